@@ -1,0 +1,1 @@
+"""kefu benchmark suite: ``python -m bench`` (see README.md)."""

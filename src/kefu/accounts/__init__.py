@@ -1,0 +1,1 @@
+"""Merchants (tenants), users and their roles, merchant settings, widget keys."""

@@ -1,0 +1,1 @@
+"""Agents' groups, status, capacity and presence."""

@@ -1,0 +1,1 @@
+"""Login, bearer tokens and cookies, visitor tokens, permission-checked fetchers."""

@@ -1,0 +1,1 @@
+"""Broadcasts (群发消息): notices an admin sends to every agent of the merchant."""

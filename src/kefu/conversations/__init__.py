@@ -1,0 +1,1 @@
+"""Rooms (one per visitor), conversation records, messages, summaries, ratings, auto-close."""

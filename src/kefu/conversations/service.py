@@ -1,0 +1,229 @@
+"""Queries about visitors, conversations and messages; they never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.agents.models import Presence
+from kefu.auth.access import Actor
+from kefu.conversations.models import (
+    OPEN_STATES,
+    Conversation,
+    ConversationState,
+    EndReason,
+    Message,
+    SummaryCategory,
+    Visitor,
+)
+from kefu.exceptions import NotFound
+
+
+def not_found() -> NotFound:
+    return NotFound("对话", "Conversation")
+
+
+async def get_visitor(session: AsyncSession, *, merchant_id: int, visitor_id: int) -> Visitor | None:
+    visitor = await session.get(Visitor, visitor_id)
+    return visitor if visitor and visitor.merchant_id == merchant_id else None
+
+
+async def get_visitor_by_member(session: AsyncSession, *, merchant_id: int, member_id: str) -> Visitor | None:
+    return (
+        await session.scalars(
+            select(Visitor)
+            .where(Visitor.merchant_id == merchant_id, Visitor.member_id == member_id)
+            .order_by(Visitor.id)
+            .limit(1)
+        )
+    ).first()
+
+
+async def room_taken(session: AsyncSession, *, merchant_id: int, room: str) -> bool:
+    found = await session.scalar(
+        select(Visitor.id).where(Visitor.merchant_id == merchant_id, Visitor.room == room)
+    )
+    return found is not None
+
+
+async def get_open_for_visitor(session: AsyncSession, *, visitor_id: int) -> Conversation | None:
+    return (
+        await session.scalars(
+            select(Conversation)
+            .where(Conversation.visitor_id == visitor_id, Conversation.state.in_(OPEN_STATES))
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+    ).first()
+
+
+async def get_latest_for_visitor(session: AsyncSession, *, visitor_id: int) -> Conversation | None:
+    """The visitor's newest record that a person served or is serving (not a handed-on one)."""
+    return (
+        await session.scalars(
+            select(Conversation)
+            .where(
+                Conversation.visitor_id == visitor_id,
+                (Conversation.end_reason.is_(None)) | (Conversation.end_reason != EndReason.transferred),
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+    ).first()
+
+
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    """Admins see their merchant's conversations; agents only those they served."""
+    scope = Conversation.merchant_id == actor.merchant_id
+    return scope if actor.is_admin else scope & (Conversation.agent_id == actor.id)
+
+
+async def access_conversation(
+    session: AsyncSession, actor: Actor, conversation_id: int, *, serving: bool = False
+) -> Conversation:
+    """The conversation if the actor may see it (``serving``: only its own agent may act)."""
+    query = select(Conversation).where(Conversation.id == conversation_id)
+    query = query.where(
+        (Conversation.merchant_id == actor.merchant_id) & (Conversation.agent_id == actor.id)
+        if serving
+        else visible_to(actor)
+    )
+    conv = (await session.scalars(query)).first()
+    if conv is None:
+        raise not_found()
+    return conv
+
+
+async def list_conversations(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    state: ConversationState | None = None,
+    visitor_id: int | None = None,
+    agent_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[Sequence[tuple[Conversation, Visitor]], int]:
+    query = (
+        select(Conversation, Visitor)
+        .join(Visitor, Visitor.id == Conversation.visitor_id)
+        .where(visible_to(actor))
+    )
+    if state is not None:
+        query = query.where(Conversation.state == state)
+    if visitor_id is not None:
+        query = query.where(Conversation.visitor_id == visitor_id)
+    if agent_id is not None:
+        query = query.where(Conversation.agent_id == agent_id)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.execute(query.order_by(Conversation.id.desc()).limit(limit).offset(offset))
+    return [(c, v) for c, v in rows], total
+
+
+async def list_for_workspace(
+    session: AsyncSession, *, agent_id: int
+) -> Sequence[tuple[Conversation, Visitor]]:
+    """An agent's list: what they serve now, and closed records not yet cleared."""
+    rows = await session.execute(
+        select(Conversation, Visitor)
+        .join(Visitor, Visitor.id == Conversation.visitor_id)
+        .where(Conversation.agent_id == agent_id, Conversation.cleared.is_(False))
+        .order_by(Conversation.id)
+    )
+    return [(c, v) for c, v in rows]
+
+
+async def last_messages(session: AsyncSession, *, conversation_ids: Sequence[int]) -> dict[int, Message]:
+    if not conversation_ids:
+        return {}
+    newest = (
+        select(func.max(Message.id))
+        .where(Message.conversation_id.in_(conversation_ids))
+        .group_by(Message.conversation_id)
+    )
+    rows = await session.scalars(select(Message).where(Message.id.in_(newest)))
+    return {m.conversation_id: m for m in rows}
+
+
+async def online_visitor_ids(session: AsyncSession, *, visitor_ids: Sequence[int]) -> set[int]:
+    if not visitor_ids:
+        return set()
+    rows = await session.scalars(
+        select(Presence.subject_id).where(
+            Presence.kind == "visitor", Presence.subject_id.in_(visitor_ids), Presence.connections > 0
+        )
+    )
+    return set(rows)
+
+
+async def messages_of_room(
+    session: AsyncSession,
+    *,
+    visitor_id: int,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    conversation_id: int | None = None,
+    limit: int = 100,
+) -> Sequence[Message]:
+    """Messages in seq order: after ``after_seq``, or the last ``limit`` before ``before_seq``."""
+    query = select(Message).where(Message.visitor_id == visitor_id)
+    if conversation_id is not None:
+        query = query.where(Message.conversation_id == conversation_id)
+    if before_seq is not None:
+        rows = await session.scalars(
+            query.where(Message.seq < before_seq).order_by(Message.seq.desc()).limit(limit)
+        )
+        return list(reversed(rows.all()))
+    if after_seq is not None:
+        query = query.where(Message.seq > after_seq)
+    return (await session.scalars(query.order_by(Message.seq).limit(limit))).all()
+
+
+async def find_message(
+    session: AsyncSession, *, visitor_id: int, sender: str, client_id: str
+) -> Message | None:
+    return (
+        await session.scalars(
+            select(Message).where(
+                Message.visitor_id == visitor_id, Message.sender == sender, Message.client_id == client_id
+            )
+        )
+    ).first()
+
+
+async def due_for_auto_close(
+    session: AsyncSession, *, now: datetime, limit: int = 100
+) -> Sequence[Conversation]:
+    return (
+        await session.scalars(
+            select(Conversation)
+            .where(Conversation.state == ConversationState.active, Conversation.auto_close_at <= now)
+            .order_by(Conversation.auto_close_at)
+            .limit(limit)
+        )
+    ).all()
+
+
+async def get_summary_category(
+    session: AsyncSession, *, merchant_id: int, category_id: int
+) -> SummaryCategory | None:
+    return (
+        await session.scalars(
+            select(SummaryCategory).where(
+                SummaryCategory.id == category_id, SummaryCategory.merchant_id == merchant_id
+            )
+        )
+    ).first()
+
+
+async def list_summary_categories(session: AsyncSession, *, merchant_id: int) -> Sequence[SummaryCategory]:
+    return (
+        await session.scalars(
+            select(SummaryCategory)
+            .where(SummaryCategory.merchant_id == merchant_id)
+            .order_by(SummaryCategory.id)
+        )
+    ).all()

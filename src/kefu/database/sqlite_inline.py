@@ -1,0 +1,178 @@
+"""SQLite for asyncio without a thread hop per call: ``sqlite+kefu://``.
+
+aiosqlite runs every cursor call in a worker thread; for the embedded server that costs far
+more than the statements themselves (a message is a dozen short statements, each a few
+microseconds of SQLite and a thread round trip of a fraction of a millisecond under load).
+SQLite is an in-process library and, in WAL mode, its statements are short, so this driver
+runs them directly on the event loop's thread, behind the aiosqlite-shaped interface that
+SQLAlchemy's async SQLite dialect already speaks. The engine keeps one connection (see
+``engine.py``); transactions never wait on the network while they hold it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Generator, Iterable, Sequence
+from sqlite3 import (
+    DatabaseError,
+    Error,
+    IntegrityError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    sqlite_version,
+    sqlite_version_info,
+)
+from typing import Any
+
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi, SQLiteDialect_aiosqlite
+
+__version__ = "1.0"
+__all__ = [
+    "Connection",
+    "DatabaseError",
+    "Error",
+    "IntegrityError",
+    "NotSupportedError",
+    "OperationalError",
+    "ProgrammingError",
+    "SQLiteDialect_inline",
+    "connect",
+    "sqlite_version",
+    "sqlite_version_info",
+]
+
+
+class Cursor:
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def __aenter__(self) -> Cursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
+        self._cursor.execute(sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Cursor:
+        self._cursor.executemany(sql, seq)
+        return self
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(size or self._cursor.arraysize)
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+
+class _Inline:
+    """Stands in for aiosqlite's request queue: runs the function now, resolves the future."""
+
+    def put_nowait(self, item: tuple[Any, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            future.set_result(function())
+        except Exception as exc:
+            future.set_exception(exc)
+
+
+class _NoThread:
+    daemon = True
+
+
+class Connection:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._connection: sqlite3.Connection | None = conn
+        self._tx = _Inline()
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._conn.isolation_level
+
+    def cursor(self) -> Cursor:
+        return Cursor(self._conn.cursor())
+
+    async def commit(self) -> None:
+        self._conn.commit()
+
+    async def rollback(self) -> None:
+        self._conn.rollback()
+
+    async def create_function(self, *args: Any, **kw: Any) -> None:
+        self._conn.create_function(*args, **kw)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            self._connection = None
+            self._conn.close()
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            self._connection = None
+            self._conn.close()
+
+
+class _Connecting:
+    """What ``connect`` returns: awaitable, with the ``_thread`` SQLAlchemy marks as daemon."""
+
+    def __init__(self, database: str, kwargs: dict[str, Any]) -> None:
+        self._thread = _NoThread()
+        self.database = database
+        self.kwargs = kwargs
+
+    def __await__(self) -> Generator[Any, None, Connection]:
+        return self._open().__await__()
+
+    async def _open(self) -> Connection:
+        kwargs = {k: v for k, v in self.kwargs.items() if k not in ("loop", "iter_chunk_size")}
+        return Connection(sqlite3.connect(self.database, **kwargs))
+
+
+def connect(database: str, **kwargs: Any) -> _Connecting:
+    return _Connecting(database, kwargs)
+
+
+class SQLiteDialect_inline(SQLiteDialect_aiosqlite):
+    driver = "kefu"
+    supports_statement_cache = True
+
+    @classmethod
+    def import_dbapi(cls) -> AsyncAdapt_aiosqlite_dbapi:
+        import sys
+
+        return AsyncAdapt_aiosqlite_dbapi(sys.modules[__name__], sqlite3)
+
+
+dialect = SQLiteDialect_inline

@@ -1,0 +1,1 @@
+"""Uploaded images and files: stored in the data dir, served under /uploads/."""

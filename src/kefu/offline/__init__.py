@@ -1,0 +1,1 @@
+"""Offline messages (留言) left when nobody can serve, and the admins' replies."""

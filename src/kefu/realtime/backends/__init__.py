@@ -1,0 +1,25 @@
+"""Pub/sub backends behind the hub: in-process memory, or Redis for several servers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+Deliver = Callable[[str, str], None]
+Resubscribed = Callable[[], None]
+
+
+class Backend(Protocol):
+    """Carries published frames to every server that subscribed to the channel.
+
+    ``publish`` raises when the frame could not be handed over (the hub then tells the
+    channel's sockets to resync once it can). ``resubscribed`` is called each time the
+    backend's subscriptions are live again after a break, during which frames may have
+    been missed: the hub then tells its own sockets to resync.
+    """
+
+    async def start(self, deliver: Deliver, resubscribed: Resubscribed) -> None: ...
+    async def stop(self) -> None: ...
+    async def subscribe(self, channel: str) -> None: ...
+    async def unsubscribe(self, channel: str) -> None: ...
+    async def publish(self, channel: str, data: str) -> None: ...

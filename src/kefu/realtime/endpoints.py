@@ -1,0 +1,452 @@
+"""The two sockets: thin loops that validate frames and call the same actions as HTTP does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from kefu.accounts import service as accounts
+from kefu.accounts.models import User
+from kefu.agents import actions as agents
+from kefu.agents import presence
+from kefu.agents import service as agents_service
+from kefu.auth.access import COOKIE_NAME, Actor, actor_for_token, token_from
+from kefu.conversations import actions, service
+from kefu.conversations.batching import MessageBatcher
+from kefu.conversations.models import ConversationState, Sender, Visitor
+from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut
+from kefu.errors import describe_validation
+from kefu.exceptions import KefuError, NotAuthenticated, pick_language
+from kefu.realtime import protocol as p
+from kefu.realtime.hub import Connection, Hub, agent_channel, agents_channel, room_channel
+from kefu.routing import actions as routing_actions
+from kefu.routing import service as routing
+from kefu.widget.actions import visitor_for_token
+
+log = logging.getLogger("kefu.realtime")
+TYPING_INTERVAL = 0.25  # at most four typing previews a second reach the agent
+RESUME_BATCH = 500
+
+
+class Socket:
+    """What both endpoints share: the app's parts, the language, error frames, the loop."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        state = websocket.app.state
+        self.db = state.db
+        self.hub: Hub = state.hub
+        self.batcher: MessageBatcher = state.batcher
+        self.secret: str = state.secret_key
+        self.server_id: str = state.server_id
+        self.lang = websocket.query_params.get("lang") or pick_language(
+            websocket.headers.get("accept-language")
+        )
+        self.conn = Connection(websocket)
+        # Client ids acknowledged on this socket: a repeat from elsewhere (a reconnect after a
+        # server died between storing and publishing) delivers the message again.
+        self.acked: set[str] = set()
+
+    def session(self) -> Any:
+        return self.db.sessionmaker()
+
+    def error(self, code: str, zh: str, en: str, ref: str | None = None) -> None:
+        self.conn.send_frame(p.ErrorFrame(code=code, message=en if self.lang == "en" else zh, ref=ref))
+
+    async def refuse(self, exc: KefuError) -> None:
+        await self.websocket.send_text(
+            p.ErrorFrame(code=exc.code, message=exc.message(self.lang)).model_dump_json()
+        )
+        await self.websocket.close(code=4401)
+
+    async def loop(self, parse: Callable[[str], Any], handle: Callable[[Any], Awaitable[None]]) -> None:
+        """Read frames until the peer leaves; a bad frame gets an error, never a closed socket."""
+        while True:
+            try:
+                raw = await self.websocket.receive_text()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            except KeyError:  # a binary frame
+                self.error("bad_frame", "只接受 JSON 文本帧", "Only JSON text frames are accepted")
+                continue
+            if len(raw) > p.MAX_FRAME:
+                self.error("frame_too_large", "消息帧超过 64 KB", "The frame is larger than 64 KB")
+                continue
+            try:
+                frame = parse(raw)
+            except ValidationError as exc:
+                errors = exc.errors()
+                if errors and errors[0].get("type") == "json_invalid":
+                    self.error("bad_frame", "消息帧不是有效的 JSON", "The frame is not valid JSON")
+                elif errors and errors[0].get("type") in ("union_tag_invalid", "union_tag_not_found"):
+                    self.error("unknown_type", "未知的消息类型", "Unknown frame type")
+                else:
+                    message, _ = describe_validation(list(errors), self.lang)
+                    self.error("invalid_frame", message, message)
+                continue
+            ref = getattr(frame, "client_id", None) or frame.type
+            try:
+                await handle(frame)
+            except KefuError as exc:
+                self.conn.send_frame(p.ErrorFrame(code=exc.code, message=exc.message(self.lang), ref=ref))
+            except Exception:
+                log.exception("frame %s failed", frame.type)
+                self.error("internal_error", "服务器内部错误", "Internal server error", ref)
+
+    async def ack(self, session: AsyncSession, sent: actions.Sent) -> None:
+        client_id = sent.message.client_id or ""
+        if sent.duplicate and client_id not in self.acked:
+            await actions.do_redeliver_message(session, self.hub, sent=sent)
+        self.acked.add(client_id)
+        self.conn.send_frame(sent.ack)
+
+    async def send_room(self, session: AsyncSession, visitor_id: int, after_seq: int, room: str) -> None:
+        while True:
+            rows = await service.messages_of_room(
+                session, visitor_id=visitor_id, after_seq=after_seq, limit=RESUME_BATCH
+            )
+            for m in rows:
+                self.conn.send_frame(p.MessageNew(message=MessageOut.of(m, room)))
+            if len(rows) < RESUME_BATCH:
+                return
+            after_seq = rows[-1].seq
+
+
+# --- visitor ----------------------------------------------------------------------------
+
+
+async def visitor_socket(websocket: WebSocket) -> None:
+    s = Socket(websocket)
+    await websocket.accept()
+    async with s.session() as session:
+        visitor = await visitor_for_token(session, secret=s.secret, token=websocket.query_params.get("token"))
+        await session.commit()
+    if visitor is None:
+        await s.refuse(NotAuthenticated())
+        return
+    visitor_id, merchant_id, room = visitor.id, visitor.merchant_id, visitor.room
+    start = websocket.query_params.get("start", "1") != "0"
+    group_id = _int(websocket.query_params.get("group_id"))
+    s.conn.start()
+    await s.hub.join(s.conn, room_channel(visitor_id))
+    typing = _Throttle(TYPING_INTERVAL)
+    try:
+        async with s.session() as session:
+            first = (
+                await presence.add_connection(
+                    session,
+                    server_id=s.server_id,
+                    kind=presence.VISITOR,
+                    subject_id=visitor_id,
+                    merchant_id=merchant_id,
+                )
+                == 1
+            )
+            await session.commit()
+            s.conn.presence = (presence.VISITOR, visitor_id, merchant_id)
+            if first:
+                await _tell_presence(session, s.hub, visitor_id, online=True)
+            await _visitor_hello(session, s, visitor_id, start=start, group_id=group_id)
+
+        async def handle(frame: Any) -> None:
+            async with s.session() as session:
+                match frame:
+                    case p.VisitorSend():
+                        request = actions.SendRequest(
+                            sender=Sender.visitor,
+                            merchant_id=merchant_id,
+                            client_id=frame.client_id,
+                            kind=frame.kind,
+                            body=actions.check_body(frame.kind, frame.body),
+                            visitor_id=visitor_id,
+                            room=room,
+                        )
+                        sent = await s.batcher.send(request) or await actions.do_visitor_send(
+                            session,
+                            s.hub,
+                            visitor_id=visitor_id,
+                            merchant_id=merchant_id,
+                            room=room,
+                            client_id=frame.client_id,
+                            kind=frame.kind,
+                            body=frame.body,
+                            group_id=group_id,
+                        )
+                        await s.ack(session, sent)
+                    case p.VisitorTyping():
+                        typing.call(functools.partial(_send_typing, s, visitor_id, frame.text))
+                    case p.Resume():
+                        await s.send_room(session, visitor_id, frame.last_seq, room)
+                    case p.RatingSubmit():
+                        await actions.do_submit_rating(
+                            session,
+                            s.hub,
+                            visitor=await _visitor(session, visitor_id),
+                            score=frame.score,
+                            comment=frame.comment,
+                            conversation_id=frame.conversation_id,
+                        )
+                    case p.VisitorEnd():
+                        await actions.do_visitor_end(
+                            session, s.hub, visitor=await _visitor(session, visitor_id)
+                        )
+                    case p.Ping():
+                        s.conn.send_frame(p.Pong())
+                    case p.Sync():
+                        await _visitor_hello(session, s, visitor_id, start=False, group_id=group_id)
+                await session.commit()
+
+        await s.loop(p.visitor_frames.validate_json, handle)
+    finally:
+        typing.cancel()
+        s.conn.presence = None
+        await s.hub.leave_all(s.conn)
+        with contextlib.suppress(Exception):
+            async with s.session() as session:
+                left = await presence.remove_connection(
+                    session, server_id=s.server_id, kind=presence.VISITOR, subject_id=visitor_id
+                )
+                await session.commit()
+                if left == 0:
+                    await _tell_presence(session, s.hub, visitor_id, online=False)
+        await s.conn.stop()
+
+
+async def _visitor_hello(
+    session: AsyncSession, s: Socket, visitor_id: int, *, start: bool, group_id: int | None
+) -> None:
+    visitor = await session.get(Visitor, visitor_id)
+    assert visitor is not None
+    online = await routing.can_serve_now(session, merchant_id=visitor.merchant_id)
+    conv = await service.get_open_for_visitor(session, visitor_id=visitor_id)
+    await session.commit()
+    if conv is None and start and online:
+        conv = await actions.do_start_conversation(session, s.hub, visitor=visitor, group_id=group_id)
+    out = None
+    if conv is not None:
+        agent = await session.get(User, conv.agent_id) if conv.agent_id else None
+        position = (
+            await routing.position(session, conversation=conv)
+            if conv.state == ConversationState.queued
+            else None
+        )
+        out = p.VisitorConversation(
+            id=conv.id,
+            state=conv.state.value,
+            agent=AgentCard(nickname=agent.nickname, avatar=agent.avatar_url) if agent else None,
+            position=position,
+        )
+    # Sent directly (not through the channel) so that it arrives before anything queued after it.
+    s.conn.send_frame(
+        p.VisitorHello(room=visitor.room, online=online, conversation=out, last_seq=visitor.last_seq)
+    )
+    await session.commit()
+
+
+async def _visitor(session: AsyncSession, visitor_id: int) -> Visitor:
+    visitor = await session.get(Visitor, visitor_id)
+    assert visitor is not None
+    return visitor
+
+
+async def _tell_presence(session: AsyncSession, hub: Hub, visitor_id: int, *, online: bool) -> None:
+    conv = await service.get_open_for_visitor(session, visitor_id=visitor_id)
+    await session.commit()
+    if conv is not None and conv.agent_id is not None:
+        await hub.publish(
+            agent_channel(conv.agent_id), p.VisitorPresence(conversation_id=conv.id, online=online)
+        )
+
+
+async def _send_typing(s: Socket, visitor_id: int, text: str) -> None:
+    async with s.session() as session:
+        conv = await service.get_open_for_visitor(session, visitor_id=visitor_id)
+        if conv is None or conv.agent_id is None:
+            return
+        settings = await accounts.get_settings(session, merchant_id=conv.merchant_id)
+        await session.commit()
+    if settings.typing_preview:
+        await s.hub.publish(
+            agent_channel(conv.agent_id), p.VisitorTypingOut(conversation_id=conv.id, text=text)
+        )
+
+
+class _Throttle:
+    """Runs at most one call per interval; the latest call waiting in between runs at its end."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.last = 0.0
+        self.pending: Callable[[], Awaitable[None]] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def call(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self.pending = fn
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.pending is not None:
+            wait = self.last + self.interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            fn, self.pending = self.pending, None
+            self.last = time.monotonic()
+            if fn is not None:
+                with contextlib.suppress(Exception):
+                    await fn()
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 10 else None
+
+
+# --- agent ------------------------------------------------------------------------------
+
+
+async def agent_socket(websocket: WebSocket) -> None:
+    s = Socket(websocket)
+    await websocket.accept()
+    token = websocket.query_params.get("token") or token_from(
+        websocket.headers.get("authorization"), websocket.cookies.get(COOKIE_NAME)
+    )
+    try:
+        async with s.session() as session:
+            actor = await actor_for_token(session, token)
+            await session.commit()
+        if actor.is_platform:
+            raise NotAuthenticated()
+    except KefuError as exc:
+        await s.refuse(exc)
+        return
+    s.conn.start()
+    await s.hub.join(s.conn, agent_channel(actor.id))
+    await s.hub.join(s.conn, agents_channel(actor.merchant_id))
+    try:
+        async with s.session() as session:
+            await agents.do_agent_connected(
+                session, server_id=s.server_id, agent_id=actor.id, merchant_id=actor.merchant_id
+            )
+            s.conn.presence = (presence.AGENT, actor.id, actor.merchant_id)
+            s.conn.send_frame(await _agent_hello(session, actor))
+            await session.commit()
+
+        async def handle(frame: Any) -> None:
+            async with s.session() as session:
+                await _agent_frame(session, s, actor, frame)
+                await session.commit()
+
+        await s.loop(p.agent_frames.validate_json, handle)
+    finally:
+        s.conn.presence = None
+        await s.hub.leave_all(s.conn)
+        with contextlib.suppress(Exception):
+            async with s.session() as session:
+                await agents.do_agent_disconnected(
+                    session, server_id=s.server_id, agent_id=actor.id, merchant_id=actor.merchant_id
+                )
+        await s.conn.stop()
+
+
+async def _agent_frame(session: AsyncSession, s: Socket, actor: Actor, frame: Any) -> None:
+    hub = s.hub
+    match frame:
+        case p.AgentSend():
+            request = actions.SendRequest(
+                sender=Sender.agent,
+                merchant_id=actor.merchant_id,
+                client_id=frame.client_id,
+                kind=frame.kind,
+                body=actions.check_body(frame.kind, frame.body),
+                conversation_id=frame.conversation_id,
+                agent_id=actor.id,
+            )
+            sent = await s.batcher.send(request) or await actions.do_agent_send(
+                session,
+                hub,
+                actor=actor,
+                conversation_id=frame.conversation_id,
+                client_id=frame.client_id,
+                kind=frame.kind,
+                body=frame.body,
+            )
+            await s.ack(session, sent)
+        case p.StatusSet():
+            await agents.do_set_status(session, hub, agent_id=actor.id, status=frame.status)
+        case p.Accept():
+            await routing_actions.do_accept(session, hub, actor=actor, group_id=frame.group_id)
+        case p.Transfer():
+            await actions.do_transfer_conversation(
+                session,
+                hub,
+                actor=actor,
+                conversation_id=frame.conversation_id,
+                to_agent_id=frame.to_agent_id,
+            )
+        case p.Close():
+            await actions.do_agent_close(session, hub, actor=actor, conversation_id=frame.conversation_id)
+        case p.Summary():
+            await actions.do_file_summary(
+                session,
+                hub,
+                actor=actor,
+                conversation_id=frame.conversation_id,
+                category_id=frame.category_id,
+                note=frame.note,
+            )
+        case p.Clear():
+            await actions.do_clear_conversation(
+                session, hub, actor=actor, conversation_id=frame.conversation_id
+            )
+        case p.RatingRequest():
+            await actions.do_request_rating(session, hub, actor=actor, conversation_id=frame.conversation_id)
+        case p.AgentResume():
+            conv = await service.access_conversation(session, actor, frame.conversation_id)
+            visitor = await session.get(Visitor, conv.visitor_id)
+            assert visitor is not None
+            await s.send_room(session, visitor.id, frame.last_seq, visitor.room)
+        case p.Ping():
+            s.conn.send_frame(p.Pong())
+        case p.Sync():
+            s.conn.send_frame(await _agent_hello(session, actor))
+
+
+async def _agent_hello(session: AsyncSession, actor: Actor) -> p.AgentHello:
+    found = await agents_service.get(session, merchant_id=actor.merchant_id, agent_id=actor.id)
+    assert found is not None
+    user, state = found
+    rows = await service.list_for_workspace(session, agent_id=actor.id)
+    online = await service.online_visitor_ids(session, visitor_ids=[v.id for _, v in rows])
+    last = await service.last_messages(session, conversation_ids=[c.id for c, _ in rows])
+    lengths = await routing.queue_lengths(session, merchant_id=actor.merchant_id)
+    groups = await agents_service.group_ids_of(session, agent_ids=[actor.id])
+    return p.AgentHello(
+        agent={
+            "id": user.id,
+            "username": user.username,
+            "nickname": user.nickname,
+            "avatar_url": user.avatar_url,
+            "role": user.role.value,
+            "max_concurrent": user.max_concurrent,
+            "group_ids": groups.get(user.id, []),
+            "status": state.status.value,
+            "active_count": state.active_count,
+        },
+        conversations=[ConversationOut.of(c, v, online=v.id in online, last=last.get(c.id)) for c, v in rows],
+        queues=[
+            p.QueueUpdated(group_id=g, length=n) for g, n in sorted(lengths.items(), key=lambda x: x[0] or 0)
+        ],
+    )

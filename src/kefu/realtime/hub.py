@@ -1,0 +1,207 @@
+"""Channels of live sockets on this server, fed by a pub/sub backend.
+
+Channels: ``agent:{id}`` (every socket of one agent), ``room:{visitor_id}`` (every socket of
+one visitor), ``merchant:{id}:agents`` (queue and broadcast notices for a merchant's agents),
+``merchant:{id}:monitor`` (live counts for admins). Domain code publishes typed frames after
+commit and never knows which backend carries them.
+
+When the backend loses frames (Redis down or restarted), the sockets that may have missed
+some get a ``resync`` frame and catch up from the database, where every message already is:
+after the backend resubscribes, all sockets of this server; after a failed publish, the
+sockets of that channel on every server, once the backend works again. Meanwhile frames
+still reach the sockets of this server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from starlette.websockets import WebSocket, WebSocketState
+
+from kefu.realtime.backends import Backend
+from kefu.realtime.protocol import Resync
+
+log = logging.getLogger("kefu.realtime")
+
+SEND_QUEUE = 2000  # frames waiting for a slow socket before it is dropped (it will resume)
+REPAIR_EVERY = 0.25  # seconds between attempts to reach the backend after a failed publish
+
+Frame = BaseModel | dict[str, Any]
+Event = tuple[str, Frame]
+
+
+def encode(frame: Frame) -> str:
+    if isinstance(frame, BaseModel):
+        return frame.model_dump_json()
+    return orjson.dumps(frame).decode()
+
+
+class Connection:
+    """One socket: frames queue here and a writer task sends them in order."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE)
+        self.channels: set[str] = set()
+        self.writer: asyncio.Task[None] | None = None
+        # (kind, subject id, merchant id) once counted in the presence rows.
+        self.presence: tuple[str, int, int] | None = None
+
+    def start(self) -> None:
+        self.writer = asyncio.create_task(self._write())
+
+    def send(self, data: str) -> None:
+        try:
+            self.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            log.warning("dropping a socket that does not keep up")
+            self.close()
+
+    def send_frame(self, frame: Frame) -> None:
+        self.send(encode(frame))
+
+    def close(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+    async def _write(self) -> None:
+        ws = self.websocket
+        try:
+            while (data := await self.queue.get()) is not None:
+                await ws.send_text(data)
+                # Send whatever else is already waiting before yielding again.
+                while not self.queue.empty():
+                    more = self.queue.get_nowait()
+                    if more is None:
+                        return
+                    await ws.send_text(more)
+        except Exception:
+            return
+        finally:
+            if ws.client_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1011)
+
+    async def stop(self) -> None:
+        self.close()
+        if self.writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.writer, 5)
+
+
+class Hub:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.local: dict[str, set[Connection]] = defaultdict(set)
+        # Channels whose frames the backend failed to carry: they get a resync when it is back.
+        self.missed: set[str] = set()
+        self.repair: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.backend.start(self._deliver, self._resubscribed)
+
+    async def stop(self) -> None:
+        if self.repair is not None:
+            self.repair.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.repair
+        await self.backend.stop()
+
+    def _deliver(self, channel: str, data: str) -> None:
+        for conn in tuple(self.local.get(channel, ())):
+            conn.send(data)
+
+    def connections(self) -> set[Connection]:
+        return set().union(*self.local.values())
+
+    def _resubscribed(self) -> None:
+        """The backend listens again after a break: every socket here may have missed frames."""
+        data = encode(Resync(reason="reconnected"))
+        for conn in self.connections():
+            conn.send(data)
+
+    def present(self) -> Counter[tuple[str, int, int]]:
+        """Sockets on this server per (kind, subject id, merchant id)."""
+        return Counter(c.presence for c in self.connections() if c.presence is not None)
+
+    async def join(self, conn: Connection, channel: str) -> None:
+        members = self.local[channel]
+        first = not members
+        members.add(conn)
+        conn.channels.add(channel)
+        if first:
+            await self.backend.subscribe(channel)
+
+    async def leave_all(self, conn: Connection) -> None:
+        for channel in tuple(conn.channels):
+            members = self.local.get(channel)
+            if members is None:
+                continue
+            members.discard(conn)
+            if not members:
+                del self.local[channel]
+                await self.backend.unsubscribe(channel)
+        conn.channels.clear()
+
+    def subscribed(self) -> list[str]:
+        return list(self.local)
+
+    async def publish(self, channel: str, frame: Frame) -> None:
+        """Hand a frame to the backend; never fails the action that publishes it.
+
+        While the backend is failing, the frame reaches this server's sockets directly and
+        the channel is marked: once the backend works again, its sockets everywhere resync.
+        """
+        data = encode(frame)
+        if not self.missed:
+            try:
+                await self.backend.publish(channel, data)
+                return
+            except Exception as exc:
+                log.warning("publish to %s failed (%s); sockets there will resync", channel, exc)
+        self.missed.add(channel)
+        self._deliver(channel, data)
+        if self.repair is None or self.repair.done():
+            self.repair = asyncio.create_task(self._repair())
+
+    async def publish_all(self, events: Iterable[Event]) -> None:
+        for channel, frame in events:
+            await self.publish(channel, frame)
+
+    async def _repair(self) -> None:
+        """Until the backend carries frames again, retry; then resync every marked channel."""
+        data = encode(Resync(reason="missed"))
+        while self.missed:
+            await asyncio.sleep(REPAIR_EVERY)
+            for channel in sorted(self.missed):
+                # Unmarked first: a frame skipped meanwhile marks it again for one more resync.
+                self.missed.discard(channel)
+                try:
+                    await self.backend.publish(channel, data)
+                except Exception:
+                    self.missed.add(channel)
+                    break
+        log.info("publishing works again; marked channels were told to resync")
+
+
+def agent_channel(agent_id: int) -> str:
+    return f"agent:{agent_id}"
+
+
+def room_channel(visitor_id: int) -> str:
+    return f"room:{visitor_id}"
+
+
+def agents_channel(merchant_id: int) -> str:
+    return f"merchant:{merchant_id}:agents"
+
+
+def monitor_channel(merchant_id: int) -> str:
+    return f"merchant:{merchant_id}:monitor"

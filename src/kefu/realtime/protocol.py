@@ -1,0 +1,288 @@
+"""Every WebSocket frame, typed: what clients may send, and what the server pushes.
+
+Client frames are validated with :data:`visitor_frames` / :data:`agent_frames`; a frame
+that does not validate gets an ``error`` frame back and changes nothing. The TypeScript
+mirror lives in ``frontend/src/realtime/protocol.ts``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from kefu.agents.models import AgentStatus
+from kefu.conversations.models import MessageKind
+from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut, SummaryOut
+from kefu.schemas import Id
+
+MAX_FRAME = 64 * 1024
+MAX_BODY = 60_000
+ClientId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ClientFrame(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- visitor → server -------------------------------------------------------------------
+
+
+class VisitorSend(ClientFrame):
+    type: Literal["message.send"]
+    client_id: ClientId
+    kind: MessageKind = MessageKind.text
+    body: str = Field(min_length=1, max_length=MAX_BODY)
+
+
+class VisitorTyping(ClientFrame):
+    type: Literal["typing"]
+    text: str = Field(max_length=2000)
+
+
+class Resume(ClientFrame):
+    type: Literal["resume"]
+    last_seq: int = Field(ge=0, le=2**31)
+
+
+class RatingSubmit(ClientFrame):
+    type: Literal["rating.submit"]
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=500)
+    conversation_id: Id | None = None
+
+
+class VisitorEnd(ClientFrame):
+    type: Literal["conversation.end"]
+
+
+class Ping(ClientFrame):
+    type: Literal["ping"]
+
+
+class Sync(ClientFrame):
+    """Asks for a fresh ``hello`` (the answer to ``resync``); then the client resumes."""
+
+    type: Literal["sync"]
+
+
+VisitorFrame = Annotated[
+    VisitorSend | VisitorTyping | Resume | RatingSubmit | VisitorEnd | Ping | Sync,
+    Field(discriminator="type"),
+]
+visitor_frames: TypeAdapter[VisitorFrame] = TypeAdapter(VisitorFrame)
+
+
+# --- agent → server ---------------------------------------------------------------------
+
+
+class StatusSet(ClientFrame):
+    type: Literal["status.set"]
+    status: AgentStatus
+
+
+class AgentSend(ClientFrame):
+    type: Literal["message.send"]
+    conversation_id: Id
+    client_id: ClientId
+    kind: MessageKind = MessageKind.text
+    body: str = Field(min_length=1, max_length=MAX_BODY)
+
+
+class Accept(ClientFrame):
+    type: Literal["conversation.accept"]
+    group_id: Id | None = None
+
+
+class Transfer(ClientFrame):
+    type: Literal["conversation.transfer"]
+    conversation_id: Id
+    to_agent_id: Id
+
+
+class Close(ClientFrame):
+    type: Literal["conversation.close"]
+    conversation_id: Id
+
+
+class Summary(ClientFrame):
+    type: Literal["conversation.summary"]
+    conversation_id: Id
+    category_id: Id
+    note: str = Field(default="", max_length=2000)
+
+
+class Clear(ClientFrame):
+    type: Literal["conversation.clear"]
+    conversation_id: Id
+
+
+class RatingRequest(ClientFrame):
+    type: Literal["rating.request"]
+    conversation_id: Id
+
+
+class AgentResume(ClientFrame):
+    type: Literal["resume"]
+    conversation_id: Id
+    last_seq: int = Field(ge=0, le=2**31)
+
+
+AgentFrame = Annotated[
+    StatusSet
+    | AgentSend
+    | Accept
+    | Transfer
+    | Close
+    | Summary
+    | Clear
+    | RatingRequest
+    | AgentResume
+    | Ping
+    | Sync,
+    Field(discriminator="type"),
+]
+agent_frames: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
+
+
+# --- server → clients -------------------------------------------------------------------
+
+
+class ServerFrame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorFrame(ServerFrame):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    ref: str | None = None
+
+
+class Pong(ServerFrame):
+    type: Literal["pong"] = "pong"
+
+
+class Resync(ServerFrame):
+    """Frames for this socket may have been lost (the servers' Redis link broke): the client
+    sends ``sync``, gets a fresh ``hello``, and ``resume``s from its last seq."""
+
+    type: Literal["resync"] = "resync"
+    reason: Literal["reconnected", "missed"]
+
+
+class Ack(ServerFrame):
+    type: Literal["message.ack"] = "message.ack"
+    client_id: str
+    id: int
+    seq: int
+    conversation_id: int
+
+
+class MessageNew(ServerFrame):
+    type: Literal["message.new"] = "message.new"
+    message: MessageOut
+
+
+class VisitorConversation(BaseModel):
+    id: int
+    state: str
+    agent: AgentCard | None
+    position: int | None
+
+
+class VisitorHello(ServerFrame):
+    type: Literal["hello"] = "hello"
+    room: str
+    online: bool
+    conversation: VisitorConversation | None
+    last_seq: int
+
+
+class Queued(ServerFrame):
+    type: Literal["conversation.queued"] = "conversation.queued"
+    conversation_id: int
+    position: int
+
+
+class AssignedToVisitor(ServerFrame):
+    type: Literal["conversation.assigned"] = "conversation.assigned"
+    conversation_id: int
+    agent: AgentCard
+
+
+class AssignedToAgent(ServerFrame):
+    type: Literal["conversation.assigned"] = "conversation.assigned"
+    conversation: ConversationOut
+
+
+class Closed(ServerFrame):
+    type: Literal["conversation.closed"] = "conversation.closed"
+    conversation_id: int
+    reason: str
+
+
+class Transferred(ServerFrame):
+    type: Literal["conversation.transferred"] = "conversation.transferred"
+    conversation_id: int
+    to_agent_id: int
+
+
+class Summarized(ServerFrame):
+    type: Literal["conversation.summarized"] = "conversation.summarized"
+    conversation_id: int
+    summary: SummaryOut
+
+
+class Cleared(ServerFrame):
+    type: Literal["conversation.cleared"] = "conversation.cleared"
+    conversation_id: int
+
+
+class VisitorTypingOut(ServerFrame):
+    type: Literal["visitor.typing"] = "visitor.typing"
+    conversation_id: int
+    text: str
+
+
+class VisitorPresence(ServerFrame):
+    type: Literal["visitor.presence"] = "visitor.presence"
+    conversation_id: int
+    online: bool
+
+
+class QueueUpdated(ServerFrame):
+    type: Literal["queue.updated"] = "queue.updated"
+    group_id: int | None
+    length: int
+
+
+class StatusChanged(ServerFrame):
+    type: Literal["status.changed"] = "status.changed"
+    status: AgentStatus
+
+
+class RatingRequested(ServerFrame):
+    type: Literal["rating.requested"] = "rating.requested"
+    conversation_id: int
+
+
+class RatingReceived(ServerFrame):
+    type: Literal["rating.received"] = "rating.received"
+    conversation_id: int
+    score: int
+
+
+class BroadcastNew(ServerFrame):
+    type: Literal["broadcast.new"] = "broadcast.new"
+    id: int
+    title: str
+    body: str
+    sender: str
+
+
+class AgentHello(ServerFrame):
+    type: Literal["hello"] = "hello"
+    agent: dict[str, Any]
+    conversations: list[ConversationOut]
+    queues: list[QueueUpdated]

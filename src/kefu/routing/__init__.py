@@ -1,0 +1,1 @@
+"""Who serves whom: eligible agents, strategies (pure), per-group FIFO queues, assignment."""

@@ -1,0 +1,197 @@
+"""Assignment: queue heads go to the best eligible agent, one at a time, under a lock.
+
+Double assignment is impossible by construction: a conversation moves out of ``queued`` only
+through a conditional UPDATE (``WHERE state = 'queued'``), and an agent's load grows only
+through ``UPDATE … WHERE active_count < max``. On PostgreSQL a per-merchant advisory lock
+also serialises dispatch so that queues drain strictly in arrival order across servers; on
+SQLite there is one writer anyway. See docs/subsystems/routing.md.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.accounts import service as accounts
+from kefu.accounts.models import User
+from kefu.agents.models import AgentState, AgentStatus
+from kefu.auth.access import Actor
+from kefu.conversations.models import Conversation, ConversationEvent, ConversationState, Visitor
+from kefu.conversations.schemas import AgentCard, ConversationOut
+from kefu.database.base import utcnow
+from kefu.exceptions import Conflict
+from kefu.realtime import protocol as p
+from kefu.realtime.hub import Event, Hub, agent_channel, agents_channel, room_channel
+from kefu.routing import service
+from kefu.routing.strategies import Candidate, rank
+
+
+async def lock_merchant_routing(session: AsyncSession, merchant_id: int) -> None:
+    """Serialise assignment within a merchant for the rest of the transaction (PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(1, :m)"), {"m": merchant_id})
+
+
+async def take_slot(session: AsyncSession, agent_id: int, *, statuses: tuple[AgentStatus, ...]) -> bool:
+    """Add one to the agent's load if they are below max and in one of ``statuses``."""
+    max_concurrent = select(User.max_concurrent).where(User.id == AgentState.agent_id).scalar_subquery()
+    claim = (
+        update(AgentState)
+        .where(
+            AgentState.agent_id == agent_id,
+            AgentState.status.in_(statuses),
+            AgentState.active_count < max_concurrent,
+        )
+        .values(active_count=AgentState.active_count + 1, last_assigned_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(claim)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def release_slot(session: AsyncSession, agent_id: int) -> None:
+    await session.execute(
+        update(AgentState)
+        .where(AgentState.agent_id == agent_id, AgentState.active_count > 0)
+        .values(active_count=AgentState.active_count - 1)
+    )
+
+
+async def assign(
+    session: AsyncSession, conv: Conversation, visitor: Visitor, agent: User, *, by: str
+) -> list[Event]:
+    """Make a queued conversation the agent's (the caller took the slot); the events to send."""
+    now = utcnow()
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conv.id, Conversation.state == ConversationState.queued)
+        .values(state=ConversationState.active, agent_id=agent.id, assigned_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):
+        raise LookupError("conversation left the queue meanwhile")
+    conv.state, conv.agent_id, conv.assigned_at = ConversationState.active, agent.id, now
+    visitor.last_agent_id = agent.id
+    session.add(
+        ConversationEvent(
+            merchant_id=conv.merchant_id,
+            conversation_id=conv.id,
+            kind="assigned",
+            agent_id=agent.id,
+            data={"by": by},
+            at=now,
+        )
+    )
+    return assigned_events(conv, visitor, agent)
+
+
+def assigned_events(conv: Conversation, visitor: Visitor, agent: User, online: bool = True) -> list[Event]:
+    return [
+        (
+            agent_channel(agent.id),
+            p.AssignedToAgent(conversation=ConversationOut.of(conv, visitor, online=online)),
+        ),
+        (
+            room_channel(visitor.id),
+            p.AssignedToVisitor(
+                conversation_id=conv.id, agent=AgentCard(nickname=agent.nickname, avatar=agent.avatar_url)
+            ),
+        ),
+    ]
+
+
+async def do_dispatch(session: AsyncSession, hub: Hub, *, merchant_id: int) -> int:
+    """Give waiting conversations to eligible agents in FIFO order; how many were assigned."""
+    # With every agent full or away there is nothing to do, and no need to queue for the lock:
+    # whoever frees a slot or comes online dispatches after their own commit.
+    if not await service.has_capacity(session, merchant_id=merchant_id):
+        await session.commit()
+        return 0
+    await lock_merchant_routing(session, merchant_id)
+    return await dispatch_locked(session, hub, merchant_id=merchant_id)
+
+
+async def dispatch_locked(session: AsyncSession, hub: Hub, *, merchant_id: int) -> int:
+    """``do_dispatch`` in a transaction that already holds the merchant's routing lock (and
+    may have just queued a record); commits, then publishes."""
+    if not await service.has_capacity(session, merchant_id=merchant_id):
+        await session.commit()
+        return 0
+    waiting = await service.queued(session, merchant_id=merchant_id)
+    if not waiting:
+        await session.commit()
+        return 0
+    strategy = (await accounts.get_settings(session, merchant_id=merchant_id)).routing_strategy
+    pools: dict[int | None, list[Candidate]] = {}
+    events: list[Event] = []
+    touched: set[int | None] = set()
+    for conv in waiting:
+        pool = pools.get(conv.group_id)
+        if pool is None:
+            pool = pools[conv.group_id] = await service.candidates(
+                session, merchant_id=merchant_id, group_id=conv.group_id
+            )
+        if not pool:
+            continue
+        visitor = await session.get(Visitor, conv.visitor_id)
+        assert visitor is not None
+        for cand in rank(pool, strategy, visitor.last_agent_id):
+            if not await take_slot(session, cand.agent_id, statuses=(AgentStatus.online,)):
+                continue
+            agent = await session.get(User, cand.agent_id)
+            assert agent is not None
+            events += await assign(session, conv, visitor, agent, by="routing")
+            touched.add(conv.group_id)
+            # Keep every pool that holds this agent in step with the new load.
+            for other in pools.values():
+                for i, c in enumerate(other):
+                    if c.agent_id == cand.agent_id:
+                        if c.active_count + 1 >= c.max_concurrent:
+                            other.pop(i)
+                        else:
+                            other[i] = Candidate(c.agent_id, c.active_count + 1, c.max_concurrent, utcnow())
+                        break
+            break
+    await session.commit()
+    events += await queue_events(session, merchant_id=merchant_id, groups=touched)
+    await hub.publish_all(events)
+    return sum(1 for _, f in events if isinstance(f, p.AssignedToAgent))
+
+
+async def queue_events(session: AsyncSession, *, merchant_id: int, groups: set[int | None]) -> list[Event]:
+    """New positions for everyone still waiting in the groups, and the lengths for agents."""
+    events: list[Event] = []
+    for group_id in groups:
+        ids = await service.queue_ids(session, merchant_id=merchant_id, group_id=group_id)
+        events.append((agents_channel(merchant_id), p.QueueUpdated(group_id=group_id, length=len(ids))))
+        events += [
+            (room_channel(visitor_id), p.Queued(conversation_id=conv_id, position=n))
+            for n, (conv_id, visitor_id) in enumerate(ids, start=1)
+        ]
+    return events
+
+
+async def do_accept(session: AsyncSession, hub: Hub, *, actor: Actor, group_id: int | None) -> Conversation:
+    """An online or busy agent takes the head of a queue they serve, by hand."""
+    state = await session.get(AgentState, actor.id)
+    if state is None or state.status == AgentStatus.away:
+        await session.commit()
+        raise Conflict("离开状态下不能接入访客", "Set yourself online or busy to accept", code="agent_away")
+    await lock_merchant_routing(session, actor.merchant_id)
+    conv = await service.head_for_agent(
+        session, merchant_id=actor.merchant_id, agent_id=actor.id, group_id=group_id
+    )
+    if conv is None:
+        await session.commit()
+        raise Conflict("没有排队的访客", "Nobody is waiting", code="queue_empty")
+    if not await take_slot(session, actor.id, statuses=(AgentStatus.online, AgentStatus.busy)):
+        await session.rollback()
+        raise Conflict("已达最大接待量", "You are at your maximum", code="at_capacity")
+    visitor = await session.get(Visitor, conv.visitor_id)
+    agent = await session.get(User, actor.id)
+    assert visitor is not None and agent is not None
+    events = await assign(session, conv, visitor, agent, by="accept")
+    await session.commit()
+    events += await queue_events(session, merchant_id=actor.merchant_id, groups={conv.group_id})
+    await hub.publish_all(events)
+    return conv

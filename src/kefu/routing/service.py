@@ -1,0 +1,151 @@
+"""Queries for routing: eligible agents, queues and positions, whether anyone can serve."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.accounts import service as accounts
+from kefu.accounts.models import User
+from kefu.agents.models import AgentGroup, AgentState, AgentStatus
+from kefu.conversations.models import Conversation, ConversationState
+from kefu.database.base import utcnow
+from kefu.routing.strategies import Candidate
+
+
+async def candidates(session: AsyncSession, *, merchant_id: int, group_id: int | None) -> list[Candidate]:
+    """Online agents below their max, in the group when one is asked for."""
+    query = (
+        select(AgentState.agent_id, AgentState.active_count, User.max_concurrent, AgentState.last_assigned_at)
+        .join(User, User.id == AgentState.agent_id)
+        .where(
+            AgentState.merchant_id == merchant_id,
+            AgentState.status == AgentStatus.online,
+            AgentState.active_count < User.max_concurrent,
+            User.enabled.is_(True),
+        )
+    )
+    if group_id is not None:
+        query = query.where(
+            AgentState.agent_id.in_(select(AgentGroup.agent_id).where(AgentGroup.group_id == group_id))
+        )
+    rows = await session.execute(query)
+    return [Candidate(a, n, m, t) for a, n, m, t in rows]
+
+
+async def has_capacity(session: AsyncSession, *, merchant_id: int) -> bool:
+    """Whether any online agent of the merchant is below their max (in any group)."""
+    found = await session.scalar(
+        select(AgentState.agent_id)
+        .join(User, User.id == AgentState.agent_id)
+        .where(
+            AgentState.merchant_id == merchant_id,
+            AgentState.status == AgentStatus.online,
+            AgentState.active_count < User.max_concurrent,
+            User.enabled.is_(True),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def anyone_serving(session: AsyncSession, *, merchant_id: int) -> bool:
+    """Whether an agent of the merchant is online or busy (connected, or within grace)."""
+    found = await session.scalar(
+        select(AgentState.agent_id)
+        .join(User, User.id == AgentState.agent_id)
+        .where(
+            AgentState.merchant_id == merchant_id,
+            AgentState.status.in_([AgentStatus.online, AgentStatus.busy]),
+            User.enabled.is_(True),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def _queue(merchant_id: int, group_id: int | None) -> ColumnElement[bool]:
+    group = Conversation.group_id.is_(None) if group_id is None else Conversation.group_id == group_id
+    return (
+        (Conversation.merchant_id == merchant_id) & (Conversation.state == ConversationState.queued) & group
+    )
+
+
+async def queued(session: AsyncSession, *, merchant_id: int, limit: int = 500) -> Sequence[Conversation]:
+    """The merchant's waiting conversations, oldest first (FIFO within each group)."""
+    return (
+        await session.scalars(
+            select(Conversation)
+            .where(Conversation.merchant_id == merchant_id, Conversation.state == ConversationState.queued)
+            .order_by(Conversation.id)
+            .limit(limit)
+        )
+    ).all()
+
+
+async def queue_ids(
+    session: AsyncSession, *, merchant_id: int, group_id: int | None
+) -> list[tuple[int, int]]:
+    """(conversation id, visitor id) of one group's queue, in order."""
+    rows = await session.execute(
+        select(Conversation.id, Conversation.visitor_id)
+        .where(_queue(merchant_id, group_id))
+        .order_by(Conversation.id)
+    )
+    return [(c, v) for c, v in rows]
+
+
+async def position(session: AsyncSession, *, conversation: Conversation) -> int:
+    """1 for the head of the queue."""
+    ahead = await session.scalar(
+        select(func.count())
+        .select_from(Conversation)
+        .where(_queue(conversation.merchant_id, conversation.group_id), Conversation.id < conversation.id)
+    )
+    return (ahead or 0) + 1
+
+
+async def queue_lengths(session: AsyncSession, *, merchant_id: int) -> dict[int | None, int]:
+    rows = await session.execute(
+        select(Conversation.group_id, func.count())
+        .where(Conversation.merchant_id == merchant_id, Conversation.state == ConversationState.queued)
+        .group_by(Conversation.group_id)
+    )
+    return {g: n for g, n in rows}
+
+
+async def head_for_agent(
+    session: AsyncSession, *, merchant_id: int, agent_id: int, group_id: int | None
+) -> Conversation | None:
+    """The oldest waiting conversation this agent may take (their groups, or no group)."""
+    groups = select(AgentGroup.group_id).where(AgentGroup.agent_id == agent_id)
+    query = select(Conversation).where(
+        Conversation.merchant_id == merchant_id, Conversation.state == ConversationState.queued
+    )
+    if group_id is not None:
+        query = query.where(Conversation.group_id == group_id, Conversation.group_id.in_(groups))
+    else:
+        query = query.where(Conversation.group_id.is_(None) | Conversation.group_id.in_(groups))
+    return (await session.scalars(query.order_by(Conversation.id).limit(1))).first()
+
+
+def within_business_hours(business_hours: dict[str, object], timezone: str, now: datetime) -> bool:
+    """Whether ``now`` falls inside the opening hours (always, when they are switched off)."""
+    if not business_hours.get("enabled"):
+        return True
+    local = now.astimezone(ZoneInfo(timezone))
+    days = business_hours.get("days") or []
+    start, end = str(business_hours.get("start", "00:00")), str(business_hours.get("end", "23:59"))
+    return local.isoweekday() in days and start <= local.strftime("%H:%M") < end  # type: ignore[operator]
+
+
+async def can_serve_now(session: AsyncSession, *, merchant_id: int) -> bool:
+    """The widget's ``online``: open for business and someone online or busy."""
+    settings = await accounts.get_settings(session, merchant_id=merchant_id)
+    if not within_business_hours(settings.business_hours, settings.timezone, utcnow()):
+        return False
+    return await anyone_serving(session, merchant_id=merchant_id)

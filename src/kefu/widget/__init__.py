@@ -1,0 +1,1 @@
+"""The visitor-facing API: widget sessions, offline messages, uploads."""

@@ -1,0 +1,158 @@
+"""Routing over real sockets: capacity, FIFO queues with positions, statuses, manual accept."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from kefu.agents.models import AgentState
+from tests.conftest import World
+from tests.realtime.client import agent_socket, open_visitor
+
+
+async def _set_max(world: World, agent_id: int, n: int) -> None:
+    r = await world.admin_ada.patch(f"/api/v1/agents/{agent_id}", json={"max_concurrent": n})
+    assert r.status_code == 200, r.text
+
+
+async def test_capacity_then_fifo_queue_with_positions(world: World) -> None:
+    await _set_max(world, world.agent_alice.id, 2)
+    alice = await agent_socket(world, world.agent_alice)
+    visitors = [await open_visitor(world) for _ in range(4)]
+    for v in visitors[:2]:
+        await v.socket.expect("conversation.assigned")
+    assert (await visitors[2].socket.expect("conversation.queued"))["position"] == 1
+    assert (await visitors[3].socket.expect("conversation.queued"))["position"] == 2
+    assert len(alice.take_all("conversation.assigned")) == 2
+    queue = await alice.expect("queue.updated", length=2)
+    assert queue["group_id"] is None
+    # Alice closes one: the head of the queue is hers next, the second moves up.
+    first = (await world.agent_alice.get("/api/v1/conversations?state=active")).json()["items"][-1]
+    await alice.send(type="conversation.close", conversation_id=first["id"])
+    assigned = await visitors[2].socket.expect("conversation.assigned")
+    assert assigned["agent"]["nickname"] == "爱丽丝"
+    assert (await visitors[3].socket.expect("conversation.queued", position=1))["position"] == 1
+    await alice.expect("queue.updated", length=1)
+    async with world.server.db.session() as s:
+        state = await s.get(AgentState, world.agent_alice.id)
+        assert state is not None and state.active_count == 2
+
+
+async def test_least_loaded_then_previous_agent_for_a_returning_visitor(world: World) -> None:
+    alice = await agent_socket(world, world.agent_alice)
+    bob = await agent_socket(world, world.agent_bob)
+    v1 = await open_visitor(world)
+    a1 = await v1.socket.expect("conversation.assigned")
+    v2 = await open_visitor(world)
+    a2 = await v2.socket.expect("conversation.assigned")
+    assert {a1["agent"]["nickname"], a2["agent"]["nickname"]} == {"爱丽丝", "鲍勃"}  # one each
+    # v1 comes back after their conversation ends: the same agent takes them again,
+    # even though the other agent is now less loaded.
+    first_agent = alice if a1["agent"]["nickname"] == "爱丽丝" else bob
+    conv = (await first_agent.expect("conversation.assigned"))["conversation"]
+    await v1.socket.send(type="conversation.end")
+    await first_agent.expect("conversation.closed", conversation_id=conv["id"])
+    v3 = await open_visitor(world)
+    await v3.socket.expect("conversation.assigned")
+    await v1.send_text("我又来了", client_id="back")
+    again = await v1.socket.expect("conversation.assigned")
+    assert again["agent"]["nickname"] == a1["agent"]["nickname"]
+
+
+async def test_round_robin_strategy_takes_turns(world: World) -> None:
+    r = await world.admin_ada.patch("/api/v1/settings", json={"routing_strategy": "round_robin"})
+    assert r.json()["routing_strategy"] == "round_robin"
+    await agent_socket(world, world.agent_alice)
+    await agent_socket(world, world.agent_bob)
+    names = []
+    for _ in range(4):
+        v = await open_visitor(world)
+        names.append((await v.socket.expect("conversation.assigned"))["agent"]["nickname"])
+    assert names[0] != names[1] and names[0] == names[2] and names[1] == names[3]
+
+
+async def test_busy_and_away_get_no_new_visitors_but_busy_may_accept(world: World) -> None:
+    alice = await agent_socket(world, world.agent_alice, status="busy")
+    v = await open_visitor(world)
+    assert (await v.socket.expect("conversation.queued"))["position"] == 1
+    await alice.quiet("conversation.assigned")
+    assert v.session["online"] is True  # busy still counts as someone who can serve
+    await alice.send(type="conversation.accept")
+    assigned = await alice.expect("conversation.assigned")
+    assert assigned["conversation"]["room"] == v.room
+    await v.socket.expect("conversation.assigned")
+    # Away: no accept either.
+    await alice.send(type="status.set", status="away")
+    await alice.expect("status.changed", status="away")
+    await open_visitor(world)
+    await alice.send(type="conversation.accept")
+    assert (await alice.expect("error"))["code"] == "agent_away"
+
+
+async def test_going_online_takes_the_waiting_visitors(world: World) -> None:
+    alice = await agent_socket(world, world.agent_alice, status="busy")
+    visitors = [await open_visitor(world) for _ in range(2)]
+    for v in visitors:
+        await v.socket.expect("conversation.queued")
+    await alice.send(type="status.set", status="online")
+    for v in visitors:
+        await v.socket.expect("conversation.assigned")
+
+
+async def test_group_queue_only_serves_agents_of_the_group(world: World) -> None:
+    after_sales = world.groups["售后"]
+    alice = await agent_socket(world, world.agent_alice)  # 售前 only
+    v = await open_visitor(world, group_id=after_sales, query=f"&group_id={after_sales}")
+    assert (await v.socket.expect("conversation.queued"))["position"] == 1
+    await alice.quiet("conversation.assigned")
+    await alice.send(type="conversation.accept", group_id=after_sales)
+    assert (await alice.expect("error"))["code"] == "queue_empty"
+    bob = await agent_socket(world, world.agent_bob)  # 售前 and 售后
+    conv = (await bob.expect("conversation.assigned"))["conversation"]
+    assert conv["group_id"] == after_sales
+
+
+async def test_agent_status_starts_away_and_is_recorded(world: World) -> None:
+    alice = await agent_socket(world, world.agent_alice, status=None)
+    hello = await alice.expect("hello")
+    assert hello["agent"]["status"] == "away"
+    for status in ("online", "busy", "away"):
+        await alice.send(type="status.set", status=status)
+        await alice.expect("status.changed", status=status)
+    from kefu.agents.models import AgentStatusEvent
+
+    async with world.server.db.session() as s:
+        rows = (
+            await s.scalars(
+                select(AgentStatusEvent)
+                .where(AgentStatusEvent.agent_id == world.agent_alice.id)
+                .order_by(AgentStatusEvent.id)
+            )
+        ).all()
+    assert [(e.kind, e.status) for e in rows] == [
+        ("login", "away"),
+        ("status", "online"),
+        ("status", "busy"),
+        ("status", "away"),
+    ]
+
+
+async def test_many_visitors_at_once_never_exceed_max_or_double_assign(world: World) -> None:
+    await _set_max(world, world.agent_alice.id, 3)
+    await _set_max(world, world.agent_bob.id, 2)
+    alice = await agent_socket(world, world.agent_alice)
+    bob = await agent_socket(world, world.agent_bob)
+    visitors = await asyncio.gather(*(open_visitor(world) for _ in range(12)))
+    await asyncio.sleep(0.5)
+    assigned_rooms = [f["conversation"]["room"] for f in alice.take_all("conversation.assigned")]
+    assigned_rooms += [f["conversation"]["room"] for f in bob.take_all("conversation.assigned")]
+    assert len(assigned_rooms) == 5 and len(set(assigned_rooms)) == 5
+    r = await world.admin_ada.get("/api/v1/conversations?state=queued&limit=100")
+    queued = r.json()["items"]
+    assert len(queued) == 7 and not {c["room"] for c in queued} & set(assigned_rooms)
+    # Each waiting visitor's latest position is their place in arrival (id) order.
+    by_room = {v.room: v for v in visitors}
+    for place, conv in enumerate(sorted(queued, key=lambda c: c["id"]), start=1):
+        frames = by_room[conv["room"]].socket.take_all("conversation.queued")
+        assert frames and frames[-1]["position"] == place

@@ -1,0 +1,83 @@
+"""The application as a whole: health check, OpenAPI schema, error shape and languages."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from kefu.database.engine import Database
+from kefu.main import create_app
+from tests.conftest import Server, World, make_settings
+
+
+async def test_healthz_answers_ok_when_the_database_answers(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        r = await c.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+
+
+def test_healthz_answers_503_without_a_database(tmp_path: Path) -> None:
+    app = create_app(make_settings("sqlite:///unused.sqlite3", tmp_path))
+    app.state.db = Database("postgresql+asyncpg://nobody@127.0.0.1:9/nothing")
+
+    async def ask() -> httpx.Response:
+        # Straight into the app, without the lifespan, which would open the database.
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kefu") as c:
+                return await c.get("/healthz")
+        finally:
+            await app.state.db.dispose()
+
+    # A loop of its own, in a thread: the test needs none of the session's fixtures.
+    with ThreadPoolExecutor(1) as pool:
+        r = pool.submit(asyncio.run, ask()).result()
+    assert r.status_code == 503
+    assert r.json()["status"] == "error"
+
+
+async def test_openapi_describes_the_protocols_endpoints(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        r = await c.get("/api/openapi.json")
+        docs = await c.get("/api/docs")
+    assert r.status_code == 200
+    spec = r.json()
+    assert spec["info"]["title"] == "kefu"
+    paths = spec["paths"]
+    for path, method in [
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/me", "get"),
+        ("/api/v1/agents", "get"),
+        ("/api/v1/agents", "post"),
+        ("/api/v1/agents/{agent_id}", "patch"),
+        ("/api/v1/groups", "post"),
+        ("/api/v1/groups/{group_id}", "delete"),
+        ("/api/v1/settings", "patch"),
+        ("/api/v1/merchants", "post"),
+    ]:
+        assert method in paths.get(path, {}), f"{method.upper()} {path} missing from the schema"
+    login = spec["components"]["schemas"]["LoginIn"]
+    assert set(login["required"]) == {"username", "password"}
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_errors_are_json_in_chinese_or_english(world: World) -> None:
+    anonymous = world.client()
+    r = await anonymous.get("/api/v1/me")
+    assert r.status_code == 401
+    assert r.json() == {"error": {"code": "not_authenticated", "message": "请先登录"}}
+    r = await anonymous.get("/api/v1/me", headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert r.json()["error"]["message"] == "Please log in first"
+    r = await world.admin_ada.post("/api/v1/groups", json={"name": ""}, headers={"Accept-Language": "en"})
+    error = r.json()["error"]
+    assert r.status_code == 422 and error["code"] == "invalid_input"
+    assert error["message"].startswith("Invalid field name")
+    assert error["details"][0]["loc"] == ["body", "name"]
+    r = await world.admin_ada.post(
+        "/api/v1/groups", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert r.json()["error"]["message"] == "请求体不是有效的 JSON"

@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,24 +55,30 @@ def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("kefu")
 
 
+@asynccontextmanager
+async def scratch_postgres(prefix: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database (its ``postgresql://`` URL), dropped afterwards."""
+    assert PG_URL
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_root: Path) -> AsyncIterator[str]:
     """A new, empty database for this test session on each backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_root / f'kefu-{uuid.uuid4().hex[:8]}.sqlite3'}"
         return
-    assert PG_URL
-    name = f"kefu_test_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base = PG_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_postgres("kefu_test") as url:
+        yield url
 
 
 @dataclass

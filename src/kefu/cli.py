@@ -46,7 +46,7 @@ def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.sqlalchemy_url)
         try:
-            await upgrade(db.engine)
+            await upgrade(db.engine, uploads_dir=settings.uploads_dir)
             async with db.session() as session:
                 return await work(session)
         finally:

@@ -127,7 +127,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.sqlalchemy_url, **settings.engine_options)
         if migrate:
-            await upgrade(db.engine)
+            await upgrade(db.engine, uploads_dir=settings.uploads_dir)
         app.state.db = db
         app.state.server_id = uuid.uuid4().hex[:16]
         hub = app.state.hub = Hub(make_backend(settings))

@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from kefu.database.engine import Database
 from tests.conftest import PASSWORD, SECRET, Persona, free_port, log_in
@@ -126,14 +124,15 @@ class Cluster:
     operator: Persona | None = None
     db: Database | None = None
 
-    def env(self) -> dict[str, str]:
+    def env(self, data_dir: Path | None = None) -> dict[str, str]:
+        """The environment of a server (each has a data dir of its own: no shared disk)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
         env.update(
             KEFU_DATABASE_URL=self.database_url,
             KEFU_REDIS_URL=f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
             KEFU_REDIS_PREFIX=self.redis_prefix,
             KEFU_SECRET_KEY=SECRET,
-            KEFU_DATA_DIR=str(self.root / "data"),
+            KEFU_DATA_DIR=str(data_dir or self.root / "data"),
             KEFU_TIMER_INTERVAL=str(TIMER_INTERVAL),
             KEFU_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT),
             KEFU_FAST_HASHES="1",
@@ -165,7 +164,7 @@ class Cluster:
             proc = subprocess.Popen(  # noqa: S603 - our own console script
                 [KEFU, "serve", "--host", "127.0.0.1", "--port", str(port)],
                 cwd=self.root,
-                env=self.env(),
+                env=self.env(self.root / name / "data"),
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -289,26 +288,3 @@ def server_logs_on_failure(cluster: Cluster) -> Iterator[None]:
             if node.log.exists():
                 print(f"--- {node.name} (port {node.port}) ---\n{node.log.read_text()[-4000:]}")
         raise
-
-
-async def create_database() -> str:
-    assert PG_URL
-    name = f"kefu_scale_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(
-        PG_URL.replace("postgresql://", "postgresql+asyncpg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return f"{PG_URL.rsplit('/', 1)[0]}/{name}"
-
-
-async def drop_database(url: str) -> None:
-    assert PG_URL
-    name = url.rsplit("/", 1)[1]
-    admin = create_async_engine(
-        PG_URL.replace("postgresql://", "postgresql+asyncpg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.scaleout.cluster import Cluster, create_database, drop_database, restart_redis, skip_reason
+from tests.conftest import scratch_postgres
+from tests.scaleout.cluster import Cluster, restart_redis, skip_reason
 
 SERVERS = 3
 OPERATOR = "scale_operator"
@@ -28,22 +29,21 @@ async def cluster() -> AsyncIterator[Cluster]:
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
-    url = await create_database()
-    # Not under pytest's tmp dirs: another pytest run on the machine may rotate those away.
-    root = Path(tempfile.mkdtemp(prefix="kefu-cluster-"))
-    c = Cluster(root=root, database_url=url, redis_prefix=f"kefu-test-{uuid.uuid4().hex[:8]}:")
-    try:
-        c.cli("db", "upgrade")
-        # A merchant made by the CLI, and a platform operator who opens a shop per test.
-        _, merchant = await asyncio.gather(
-            c.start(SERVERS), asyncio.to_thread(c.create_merchant, "CLI shop", "admin_cli")
-        )
-        c.merchants["admin_cli"] = merchant
-        await c.create_operator(OPERATOR)
-        yield c
-    finally:
-        c.stop()
-        await c.close()
-        restart_redis()  # whatever a test did, Redis is left running
-        await drop_database(url)
-        shutil.rmtree(root, ignore_errors=True)
+    async with scratch_postgres("kefu_scale") as url:
+        # Not under pytest's tmp dirs: another pytest run on the machine may rotate those away.
+        root = Path(tempfile.mkdtemp(prefix="kefu-cluster-"))
+        c = Cluster(root=root, database_url=url, redis_prefix=f"kefu-test-{uuid.uuid4().hex[:8]}:")
+        try:
+            c.cli("db", "upgrade")
+            # A merchant made by the CLI, and a platform operator who opens a shop per test.
+            _, merchant = await asyncio.gather(
+                c.start(SERVERS), asyncio.to_thread(c.create_merchant, "CLI shop", "admin_cli")
+            )
+            c.merchants["admin_cli"] = merchant
+            await c.create_operator(OPERATOR)
+            yield c
+        finally:
+            c.stop()
+            await c.close()
+            restart_redis()  # whatever a test did, Redis is left running
+            shutil.rmtree(root, ignore_errors=True)

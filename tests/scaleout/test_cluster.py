@@ -233,3 +233,33 @@ async def test_a_server_taken_for_dead_while_alive_counts_its_sockets_again(clus
         (beat,) = await cluster.sql("SELECT count(*) AS n FROM servers WHERE id = :s", s=server_id)
         assert beat.n == 1
         await dora.close()
+
+
+async def test_a_file_uploaded_through_one_server_is_served_by_the_others(cluster: Cluster) -> None:
+    """No shared disk: each server has a data dir of its own, the bytes are in PostgreSQL."""
+    with server_logs_on_failure(cluster):
+        a, b, c = await cluster.ensure_alive(3)
+        shop = await open_shop(cluster, "admin_files")
+        png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+        session = await widget_session(cluster, shop, a)
+        r = await cluster.anonymous(a).post(
+            "/api/v1/widget/uploads",
+            data={"visitor_token": session["visitor_token"]},
+            files={"file": ("照片.png", png, "image/png")},
+        )
+        assert r.status_code == 201, r.text
+        photo = r.json()["url"]
+        admin_b = await cluster.login(b, "admin_files")
+        r = await admin_b.post(
+            "/api/v1/uploads", files={"file": ("报价.pdf", b"%PDF-1.4 quote", "application/pdf")}
+        )
+        assert r.status_code == 201, r.text
+        quote = r.json()["url"]
+        for node in (a, b, c):
+            r = await cluster.anonymous(node).get(photo)
+            assert r.status_code == 200 and r.content == png, node.name
+            assert r.headers["content-type"] == "image/png" and "content-disposition" not in r.headers
+            r = await cluster.anonymous(node).get(quote)
+            assert r.status_code == 200 and r.content == b"%PDF-1.4 quote", node.name
+            assert r.headers["content-disposition"] == "attachment"
+        assert not [p for p in cluster.root.rglob("uploads/*/*") if p.is_file()]

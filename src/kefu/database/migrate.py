@@ -19,12 +19,17 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Migrate the database behind ``engine`` to ``revision``."""
+async def upgrade(engine: AsyncEngine, revision: str = "head", *, uploads_dir: Path | None = None) -> None:
+    """Migrate the database behind ``engine`` to ``revision``.
+
+    ``uploads_dir`` is where versions before uploads moved into the database kept them: the
+    migration that made the table imports the files it finds there.
+    """
 
     def run(connection: Connection) -> None:
         config = alembic_config(str(engine.url))
         config.attributes["connection"] = connection
+        config.attributes["uploads_dir"] = uploads_dir
         command.upgrade(config, revision)
 
     async with engine.begin() as conn:

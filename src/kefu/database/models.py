@@ -6,6 +6,7 @@ from kefu.auth.models import AuthToken, LoginFailure, LoginLockout
 from kefu.broadcasts.models import Broadcast
 from kefu.conversations.models import Conversation, ConversationEvent, Message, SummaryCategory, Visitor
 from kefu.database.base import Base
+from kefu.files.models import Upload
 from kefu.offline.models import OfflineMessage
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Presence",
     "ServerHeartbeat",
     "SummaryCategory",
+    "Upload",
     "User",
     "Visitor",
 ]

@@ -1,1 +1,1 @@
-"""Uploaded images and files: stored in the data dir, served under /uploads/."""
+"""Uploaded images and files: stored in the database, served under /uploads/ by any server."""

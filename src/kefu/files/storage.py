@@ -1,8 +1,7 @@
-"""Saving uploads: known types only, size-capped, random names, never served as HTML."""
+"""Checking uploads: known types only, size-capped, images that are images, never HTML."""
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 from fastapi import UploadFile
@@ -49,16 +48,11 @@ def _suffix(upload: UploadFile, head: bytes) -> str:
     return ".jpg" if suffix == ".jpeg" else suffix
 
 
-async def save_upload(upload: UploadFile, uploads_dir: Path, merchant_id: int) -> str:
-    """Store the file; its public path (``/uploads/{merchant}/{name}``)."""
+async def read_upload(upload: UploadFile) -> tuple[bytes, str]:
+    """The file's bytes and its suffix (``.png``), or a 4xx error when it may not be stored."""
     data = await upload.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
         raise UploadTooLarge()
     if not data:
         raise InvalidInput("文件为空", "The file is empty", code="empty_file")
-    suffix = _suffix(upload, data[:12])
-    folder = uploads_dir / str(merchant_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    name = secrets.token_urlsafe(16) + suffix
-    (folder / name).write_bytes(data)
-    return f"/uploads/{merchant_id}/{name}"
+    return data, _suffix(upload, data[:12])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from kefu.database.session import SessionDep
 from kefu.exceptions import NotAuthenticated
-from kefu.files.storage import save_upload
+from kefu.files.actions import do_save_upload
 from kefu.offline import actions as offline
 from kefu.offline import service as offline_service
 from kefu.offline.schemas import OfflineMessageIn, VisitorOfflineMessage
@@ -70,5 +70,4 @@ async def upload(
     )
     if visitor is None:
         raise NotAuthenticated()
-    url = await save_upload(file, request.app.state.settings.uploads_dir, visitor.merchant_id)
-    return {"url": url}
+    return {"url": await do_save_upload(session, merchant_id=visitor.merchant_id, upload=file)}

@@ -7,10 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy import text
 
 from kefu.database.engine import Database
 from kefu.main import create_app
-from tests.conftest import Server, World, make_settings
+from tests.conftest import PG_URL, Server, World, make_settings, scratch_postgres, start_server, stop_server
 
 
 async def test_healthz_answers_ok_when_the_database_answers(server: Server) -> None:
@@ -81,3 +83,50 @@ async def test_errors_are_json_in_chinese_or_english(world: World) -> None:
         "/api/v1/groups", content=b"{", headers={"content-type": "application/json"}
     )
     assert r.json()["error"]["message"] == "请求体不是有效的 JSON"
+
+
+async def test_requests_get_503_and_retry_after_while_the_database_is_unreachable(world: World) -> None:
+    app = world.server.app
+    real = app.state.db
+    if world.server.backend == "sqlite":
+        unreachable = Database(f"sqlite+kefu:///{world.server.settings.data_dir}/no/such/dir/kefu.sqlite3")
+    else:
+        unreachable = Database("postgresql+asyncpg://postgres@127.0.0.1:9/kefu")  # nothing listens
+    c = world.client()
+    widget = {"widget_key": world.shop["widget_key"]}
+    app.state.db = unreachable
+    try:
+        r = await c.post("/api/v1/widget/sessions", json=widget)
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "5"
+        assert r.json() == {"error": {"code": "service_unavailable", "message": "服务暂时不可用，请稍后重试"}}
+        r = await world.agent_alice.get("/api/v1/me", headers={"Accept-Language": "en"})
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert (
+            r.json()["error"]["message"] == "The service is temporarily unavailable; please try again shortly"
+        )
+    finally:
+        app.state.db = real
+        await unreachable.dispose()
+    # Back as soon as the database is.
+    assert (await c.post("/api/v1/widget/sessions", json=widget)).status_code == 200
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL's pool (SQLite has one shared connection)")
+async def test_a_request_that_finds_no_free_connection_in_time_gets_503(tmp_path: Path) -> None:
+    async with scratch_postgres("kefu_pool") as database_url:
+        settings = make_settings(
+            database_url, tmp_path, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.3
+        )
+        uv, task, url, app = await start_server(settings)
+        try:
+            async with httpx.AsyncClient(base_url=url) as c:
+                async with app.state.db.engine.connect() as held:  # the pool's only connection, busy
+                    await held.execute(text("SELECT 1"))
+                    r = await c.post("/api/v1/widget/sessions", json={"widget_key": "no-such-key"})
+                    assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+                    assert r.json()["error"]["code"] == "service_unavailable"
+                r = await c.post("/api/v1/widget/sessions", json={"widget_key": "no-such-key"})
+                assert r.status_code == 404, r.text
+        finally:
+            await stop_server(uv, task)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # the database's max_connections.
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
+    # Seconds a request waits for a free connection before it is answered 503 (PostgreSQL).
+    db_pool_timeout: float = Field(default=30.0, gt=0)
     # Prefix of every Redis pub/sub channel; pub/sub ignores the database number in the URL,
     # so deployments (or test runs) sharing one Redis need different prefixes.
     redis_prefix: str = Field(default="kefu:", min_length=1, max_length=64)
@@ -50,11 +52,15 @@ class Settings(BaseSettings):
         return url
 
     @property
-    def engine_options(self) -> dict[str, int]:
-        """Pool sizes for the engine (SQLite keeps its single shared connection)."""
+    def engine_options(self) -> dict[str, float]:
+        """The pool for the engine (SQLite keeps its single shared connection)."""
         if self.is_sqlite:
             return {}
-        return {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow}
+        return {
+            "pool_size": self.db_pool_size,
+            "max_overflow": self.db_max_overflow,
+            "pool_timeout": self.db_pool_timeout,
+        }
 
     @property
     def is_sqlite(self) -> bool:

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kefu.exceptions import KefuError, pick_language
@@ -30,8 +31,12 @@ def _lang(request: Request) -> str:
     return pick_language(request.headers.get("accept-language"))
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers
+    )
 
 
 def describe_validation(errors: list[Any], lang: str) -> tuple[str, list[dict[str, Any]]]:
@@ -59,6 +64,27 @@ def _sqlstate(exc: DBAPIError) -> str:
     return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
 
 
+RETRY_AFTER = "5"  # seconds: a failover or a burst is usually over by then
+# SQLSTATE: connection exceptions (08), insufficient resources (53: too many connections),
+# the server shutting down or starting up (57P01-57P03).
+_UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
+_SQLITE_UNAVAILABLE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN"}
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database could not serve us now (unreachable, no free
+    connection in the pool, shutting down, locked): the request may succeed when retried."""
+    if isinstance(exc, PoolTimeout | OSError):  # OSError: refused, unreachable, timed out
+        return True
+    if isinstance(exc, DBAPIError):
+        return (
+            exc.connection_invalidated
+            or _sqlstate(exc).startswith(_UNAVAILABLE_STATES)
+            or getattr(exc.orig, "sqlite_errorname", None) in _SQLITE_UNAVAILABLE
+        )
+    return False
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(KefuError)
     async def _kefu(request: Request, exc: KefuError) -> JSONResponse:
@@ -74,8 +100,25 @@ def install(app: FastAPI) -> None:
         code, zh, en = _HTTP_CODES.get(exc.status_code, ("error", "请求失败", "Request failed"))
         return _error(exc.status_code, code, en if _lang(request) == "en" else zh)
 
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
+            return await _crash(request, exc)
+        log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+        en = _lang(request) == "en"
+        message = (
+            "The service is temporarily unavailable; please try again shortly"
+            if en
+            else "服务暂时不可用，请稍后重试"
+        )
+        return _error(503, "service_unavailable", message, headers={"Retry-After": RETRY_AFTER})
+
+    app.add_exception_handler(PoolTimeout, _unavailable)
+    app.add_exception_handler(OSError, _unavailable)
+
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if database_unavailable(exc):
+            return await _unavailable(request, exc)
         # The last line of defence for input the schemas let through: the database refusing
         # a value (SQLSTATE class 22: NUL in text, out of range) is bad input, and a
         # constraint (class 23, e.g. two requests racing for one name) is a conflict.

@@ -24,6 +24,8 @@ from kefu.database.engine import Database
 from kefu.database.migrate import upgrade
 from kefu.files.api import public as uploads_public
 from kefu.files.api import router as uploads_router
+from kefu.monitor.api import router as monitor_router
+from kefu.monitor.live import MonitorFeed
 from kefu.offline.api import router as offline_router
 from kefu.realtime.backends import Backend
 from kefu.realtime.backends.memory import MemoryBackend
@@ -102,6 +104,7 @@ def api_router() -> APIRouter:
         conversations_router,
         offline_router,
         broadcasts_router,
+        monitor_router,
         uploads_router,
         widget_router,
     ):
@@ -132,6 +135,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.server_id = uuid.uuid4().hex[:16]
         hub = app.state.hub = Hub(make_backend(settings))
         app.state.batcher = MessageBatcher(db, hub)
+        hub.monitor = monitor = MonitorFeed(db, hub)
         await hub.start()
         scheduler = app.state.scheduler = Scheduler(
             db,
@@ -146,6 +150,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             yield
         finally:
             await scheduler.stop()
+            await monitor.stop()
             await hub.stop()
             await db.dispose()
 

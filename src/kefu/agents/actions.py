@@ -182,7 +182,7 @@ async def _state(session: AsyncSession, agent_id: int) -> AgentState:
 
 
 async def do_agent_connected(
-    session: AsyncSession, *, server_id: str, agent_id: int, merchant_id: int
+    session: AsyncSession, hub: Hub, *, server_id: str, agent_id: int, merchant_id: int
 ) -> AgentState:
     """A workspace socket opened: the grace period ends; a fresh login starts away."""
     await presence.add_connection(
@@ -190,13 +190,16 @@ async def do_agent_connected(
     )
     state = await _state(session, agent_id)
     state.grace_until = None
-    if not state.logged_in:
+    login = not state.logged_in
+    if login:
         now = utcnow()
         state.logged_in = True
         if state.status != AgentStatus.away:
             state.status, state.status_changed_at = AgentStatus.away, now
         session.add(_status_event(state, "login", now))
     await session.commit()
+    if login:
+        hub.nudge_monitor(merchant_id)
     return state
 
 
@@ -224,6 +227,7 @@ async def do_set_status(session: AsyncSession, hub: Hub, *, agent_id: int, statu
     merchant_id = state.merchant_id
     await session.commit()
     await hub.publish(agent_channel(agent_id), StatusChanged(status=status))
+    hub.nudge_monitor(merchant_id)
     if status == AgentStatus.online:
         await do_dispatch(session, hub, merchant_id=merchant_id)
     return state
@@ -242,9 +246,11 @@ def _log_out(session: AsyncSession, state: AgentState, now: datetime) -> None:
 
 async def do_agent_logged_out(session: AsyncSession, hub: Hub, *, agent_id: int) -> None:
     """The agent logged out: away, and a logout recorded."""
-    _log_out(session, await _state(session, agent_id), utcnow())
+    state = await _state(session, agent_id)
+    _log_out(session, state, utcnow())
     await session.commit()
     await hub.publish(agent_channel(agent_id), StatusChanged(status=AgentStatus.away))
+    hub.nudge_monitor(state.merchant_id)
 
 
 async def do_expire_grace(session: AsyncSession, hub: Hub) -> int:
@@ -271,5 +277,6 @@ async def do_expire_grace(session: AsyncSession, hub: Hub) -> int:
         _log_out(session, state, now)
         await session.commit()
         await hub.publish(agent_channel(agent_id), StatusChanged(status=AgentStatus.away))
+        hub.nudge_monitor(state.merchant_id)
         expired += 1
     return expired

@@ -279,6 +279,7 @@ async def do_start_conversation(
                 (agents_channel(conv.merchant_id), p.QueueUpdated(group_id=group_id, length=len(length))),
             ]
         )
+    hub.nudge_monitor(conv.merchant_id)
     return conv
 
 
@@ -454,6 +455,7 @@ async def do_close_conversation(
     if was_queued:
         events += await routing.queue_events(session, merchant_id=conv.merchant_id, groups={conv.group_id})
     await hub.publish_all(events)
+    hub.nudge_monitor(conv.merchant_id)
     await routing.do_dispatch(session, hub, merchant_id=conv.merchant_id)
     return True
 
@@ -538,6 +540,7 @@ async def do_transfer_conversation(
         *_message_events(note, visitor.id, target.id),
     ]
     await hub.publish_all(events)
+    hub.nudge_monitor(new.merchant_id)
     return new
 
 

@@ -26,6 +26,7 @@ from kefu.conversations.models import ConversationState, Sender, Visitor
 from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut
 from kefu.errors import describe_validation
 from kefu.exceptions import KefuError, NotAuthenticated, pick_language
+from kefu.monitor import live as monitor
 from kefu.realtime import protocol as p
 from kefu.realtime.hub import Connection, Hub, agent_channel, agents_channel, room_channel
 from kefu.routing import actions as routing_actions
@@ -338,7 +339,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     try:
         async with s.session() as session:
             await agents.do_agent_connected(
-                session, server_id=s.server_id, agent_id=actor.id, merchant_id=actor.merchant_id
+                session, s.hub, server_id=s.server_id, agent_id=actor.id, merchant_id=actor.merchant_id
             )
             s.conn.presence = (presence.AGENT, actor.id, actor.merchant_id)
             s.conn.send_frame(await _agent_hello(session, actor))
@@ -418,6 +419,10 @@ async def _agent_frame(session: AsyncSession, s: Socket, actor: Actor, frame: An
             visitor = await session.get(Visitor, conv.visitor_id)
             assert visitor is not None
             await s.send_room(session, visitor.id, frame.last_seq, visitor.room)
+        case p.MonitorSubscribe():
+            await monitor.subscribe(session, hub, s.conn, actor)
+        case p.MonitorUnsubscribe():
+            await monitor.unsubscribe(hub, s.conn, actor)
         case p.Ping():
             s.conn.send_frame(p.Pong())
         case p.Sync():

@@ -2,8 +2,9 @@
 
 Channels: ``agent:{id}`` (every socket of one agent), ``room:{visitor_id}`` (every socket of
 one visitor), ``merchant:{id}:agents`` (queue and broadcast notices for a merchant's agents),
-``merchant:{id}:monitor`` (live counts for admins). Domain code publishes typed frames after
-commit and never knows which backend carries them.
+``merchant:{id}:monitor`` (live figures for admins who asked for them, fed by the monitor
+feed: see ``kefu.monitor.live``). Domain code publishes typed frames after commit and never
+knows which backend carries them.
 
 When the backend loses frames (Redis down or restarted), the sockets that may have missed
 some get a ``resync`` frame and catch up from the database, where every message already is:
@@ -19,7 +20,7 @@ import contextlib
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import BaseModel
@@ -96,6 +97,10 @@ class Connection:
                 await asyncio.wait_for(self.writer, 5)
 
 
+class MonitorNudges(Protocol):
+    def nudge(self, merchant_id: int) -> None: ...
+
+
 class Hub:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -103,6 +108,8 @@ class Hub:
         # Channels whose frames the backend failed to carry: they get a resync when it is back.
         self.missed: set[str] = set()
         self.repair: asyncio.Task[None] | None = None
+        # This server's monitor feed (kefu.monitor.live), once the app has started one.
+        self.monitor: MonitorNudges | None = None
 
     async def start(self) -> None:
         await self.backend.start(self._deliver, self._resubscribed)
@@ -139,19 +146,37 @@ class Hub:
         if first:
             await self.backend.subscribe(channel)
 
+    async def leave(self, conn: Connection, channel: str) -> None:
+        conn.channels.discard(channel)
+        members = self.local.get(channel)
+        if members is None:
+            return
+        members.discard(conn)
+        if not members:
+            del self.local[channel]
+            await self.backend.unsubscribe(channel)
+
     async def leave_all(self, conn: Connection) -> None:
         for channel in tuple(conn.channels):
-            members = self.local.get(channel)
-            if members is None:
-                continue
-            members.discard(conn)
-            if not members:
-                del self.local[channel]
-                await self.backend.unsubscribe(channel)
-        conn.channels.clear()
+            await self.leave(conn, channel)
 
     def subscribed(self) -> list[str]:
         return list(self.local)
+
+    async def has_subscribers(self, channel: str) -> bool:
+        """Whether a socket on any server listens on the channel (when unsure: yes)."""
+        if self.local.get(channel):
+            return True
+        try:
+            return await self.backend.has_subscribers(channel)
+        except Exception:
+            return True  # publishing copes with a failing backend (see publish)
+
+    def nudge_monitor(self, merchant_id: int) -> None:
+        """The figures on a merchant's monitor changed (called after the commit): this
+        server's monitor feed refreshes them soon, for whoever watches."""
+        if self.monitor is not None:
+            self.monitor.nudge(merchant_id)
 
     async def publish(self, channel: str, frame: Frame) -> None:
         """Hand a frame to the backend; never fails the action that publishes it.

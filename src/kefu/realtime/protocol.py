@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from kefu.agents.models import AgentStatus
 from kefu.conversations.models import MessageKind
 from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut, SummaryOut
+from kefu.monitor.schemas import MonitorOut
 from kefu.schemas import Id
 
 MAX_FRAME = 64 * 1024
@@ -128,6 +129,16 @@ class AgentResume(ClientFrame):
     last_seq: int = Field(ge=0, le=2**31)
 
 
+class MonitorSubscribe(ClientFrame):
+    """An admin's monitor page is open: ``monitor.updated`` follows now and on every change."""
+
+    type: Literal["monitor.subscribe"]
+
+
+class MonitorUnsubscribe(ClientFrame):
+    type: Literal["monitor.unsubscribe"]
+
+
 AgentFrame = Annotated[
     StatusSet
     | AgentSend
@@ -138,6 +149,8 @@ AgentFrame = Annotated[
     | Clear
     | RatingRequest
     | AgentResume
+    | MonitorSubscribe
+    | MonitorUnsubscribe
     | Ping
     | Sync,
     Field(discriminator="type"),
@@ -279,6 +292,13 @@ class BroadcastNew(ServerFrame):
     title: str
     body: str
     sender: str
+
+
+class MonitorUpdated(MonitorOut):
+    """The merchant's monitor figures, to the admins' sockets that subscribed."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["monitor.updated"] = "monitor.updated"
 
 
 class AgentHello(ServerFrame):

@@ -155,6 +155,8 @@ async def dispatch_locked(session: AsyncSession, hub: Hub, *, merchant_id: int) 
     await session.commit()
     events += await queue_events(session, merchant_id=merchant_id, groups=touched)
     await hub.publish_all(events)
+    if touched:
+        hub.nudge_monitor(merchant_id)
     return sum(1 for _, f in events if isinstance(f, p.AssignedToAgent))
 
 
@@ -194,4 +196,5 @@ async def do_accept(session: AsyncSession, hub: Hub, *, actor: Actor, group_id: 
     await session.commit()
     events += await queue_events(session, merchant_id=actor.merchant_id, groups={conv.group_id})
     await hub.publish_all(events)
+    hub.nudge_monitor(actor.merchant_id)
     return conv

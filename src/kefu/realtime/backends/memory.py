@@ -8,6 +8,7 @@ from kefu.realtime.backends import Deliver, Resubscribed
 class MemoryBackend:
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
+        self._channels: set[str] = set()
 
     async def start(self, deliver: Deliver, resubscribed: Resubscribed) -> None:
         self._deliver = deliver
@@ -16,10 +17,13 @@ class MemoryBackend:
         self._deliver = None
 
     async def subscribe(self, channel: str) -> None:
-        return None
+        self._channels.add(channel)
 
     async def unsubscribe(self, channel: str) -> None:
-        return None
+        self._channels.discard(channel)
+
+    async def has_subscribers(self, channel: str) -> bool:
+        return channel in self._channels
 
     async def publish(self, channel: str, data: str) -> None:
         if self._deliver is not None:

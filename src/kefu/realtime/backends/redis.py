@@ -82,6 +82,12 @@ class RedisBackend:
         assert self.client is not None
         await self.client.publish(self.prefix + channel, data)
 
+    async def has_subscribers(self, channel: str) -> bool:
+        """PUBSUB NUMSUB: whether any server's subscriber connection listens on the channel."""
+        assert self.client is not None
+        counts = await self.client.pubsub_numsub(self.prefix + channel)
+        return any(int(n) for _, n in counts)
+
     async def _close_pubsub(self) -> None:
         pubsub, self.pubsub = self.pubsub, None
         if pubsub is not None:

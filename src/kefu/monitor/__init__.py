@@ -1,0 +1,1 @@
+"""The live group monitor: queue lengths, waits, conversations and agents per group."""

@@ -19,6 +19,7 @@ const router = createRouter({
             { path: '', redirect: '/admin/agents' },
             { path: 'agents', name: 'admin-agents', component: () => import('@/admin/AgentsPage.vue') },
             { path: 'groups', name: 'admin-groups', component: () => import('@/admin/GroupsPage.vue') },
+            { path: 'monitor', name: 'admin-monitor', component: () => import('@/admin/MonitorPage.vue') },
             { path: 'settings', name: 'admin-settings', component: () => import('@/admin/SettingsPage.vue') },
             {
               path: 'offline-messages',

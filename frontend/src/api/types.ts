@@ -57,6 +57,28 @@ export interface Group {
   agent_ids: number[]
 }
 
+/** GET /monitor and the `monitor.updated` frame: live figures per group. */
+export interface MonitorFigures {
+  queue_length: number
+  longest_wait_seconds: number
+  active_conversations: number
+  agents_online: number
+  agents_busy: number
+  agents_away: number
+}
+
+/** `group_id` null: visitors who asked for no group, whom every agent serves. */
+export interface MonitorGroup extends MonitorFigures {
+  group_id: number | null
+  name: string | null
+}
+
+export interface MonitorSnapshot {
+  groups: MonitorGroup[]
+  totals: MonitorFigures
+  at: string
+}
+
 export interface BusinessHours {
   enabled: boolean
   days: number[]

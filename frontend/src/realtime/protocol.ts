@@ -1,5 +1,5 @@
 // WebSocket frames, mirroring src/kefu/realtime/protocol.py.
-import type { AgentStatus, Conversation, Message, MessageKind, Summary } from '@/api/types'
+import type { AgentStatus, Conversation, Message, MessageKind, MonitorSnapshot, Summary } from '@/api/types'
 
 // --- agent → server
 export type AgentClientFrame =
@@ -12,6 +12,8 @@ export type AgentClientFrame =
   | { type: 'conversation.clear'; conversation_id: number }
   | { type: 'rating.request'; conversation_id: number }
   | { type: 'resume'; conversation_id: number; last_seq: number }
+  | { type: 'monitor.subscribe' }
+  | { type: 'monitor.unsubscribe' }
   | { type: 'ping' }
   | { type: 'sync' }
 
@@ -41,6 +43,7 @@ export type AgentServerFrame =
   | ({ type: 'queue.updated' } & QueueLength)
   | { type: 'rating.received'; conversation_id: number; score: number; comment?: string | null }
   | { type: 'broadcast.new'; id: number; title: string; body: string; sender: string }
+  | ({ type: 'monitor.updated' } & MonitorSnapshot)
   | { type: 'error'; code: string; message: string; ref?: string | null }
   | { type: 'pong' }
   | { type: 'resync'; reason: 'reconnected' | 'missed' }

@@ -54,6 +54,8 @@ export const useWorkspace = defineStore('workspace', () => {
   const agentNames = reactive<Record<number, string>>({})
   let socket: ReconnectingSocket<AgentServerFrame, AgentClientFrame> | null = null
   let helloSeen = false
+  // Pages that want this socket's frames too (the admin's group monitor).
+  const listeners = new Set<(frame: AgentServerFrame) => void>()
 
   const queueLength = computed(() => Object.values(queues).reduce((sum, n) => sum + n, 0))
   const list = computed(() =>
@@ -103,7 +105,10 @@ export const useWorkspace = defineStore('workspace', () => {
     if (socket) return
     void loadAgentNames()
     socket = new ReconnectingSocket<AgentServerFrame, AgentClientFrame>(() => socketUrl('/ws/agent'), {
-      onFrame: handle,
+      onFrame: (frame) => {
+        handle(frame)
+        for (const listener of listeners) listener(frame)
+      },
       onState: (state) => (connection.value = state),
       onRefused: () => {
         disconnect()
@@ -127,6 +132,17 @@ export const useWorkspace = defineStore('workspace', () => {
     if (socket?.send(frame)) return true
     ElMessage.warning(t('workspace.notConnected'))
     return false
+  }
+
+  /** Sends a frame if the socket is open, silently: for frames that `hello` repeats anyway. */
+  function sendIfOpen(frame: AgentClientFrame): boolean {
+    return socket?.send(frame) ?? false
+  }
+
+  /** Hears every frame (after the workspace has); returns the function that stops listening. */
+  function listen(listener: (frame: AgentServerFrame) => void): () => void {
+    listeners.add(listener)
+    return () => listeners.delete(listener)
   }
 
   function handle(frame: AgentServerFrame): void {
@@ -422,6 +438,8 @@ export const useWorkspace = defineStore('workspace', () => {
     connect,
     disconnect,
     send,
+    sendIfOpen,
+    listen,
     select,
     loadOlder,
     sendMessage,

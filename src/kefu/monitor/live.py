@@ -47,13 +47,15 @@ class MonitorFeed:
         self.nudged: set[int] = set()  # merchants whose figures changed since the last round
         self.last = float("-inf")  # when the last round started (time.monotonic)
         self.task: asyncio.Task[None] | None = None
+        self.stopped = False
 
     def nudge(self, merchant_id: int) -> None:
         self.nudged.add(merchant_id)
-        if self.task is None or self.task.done():
+        if (self.task is None or self.task.done()) and not self.stopped:
             self.task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        self.stopped = True  # sockets closing during the shutdown may still nudge
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -18,9 +18,10 @@ from kefu.agents.api import router as agents_router
 from kefu.auth.api import router as auth_router
 from kefu.broadcasts.api import router as broadcasts_router
 from kefu.config import Settings, get_settings
+from kefu.conversations.actions import do_send_batch
 from kefu.conversations.api import router as conversations_router
-from kefu.conversations.batching import MessageBatcher
 from kefu.database.engine import Database
+from kefu.database.group_commit import GroupCommit
 from kefu.database.migrate import upgrade
 from kefu.files.api import public as uploads_public
 from kefu.files.api import router as uploads_router
@@ -33,6 +34,7 @@ from kefu.realtime.endpoints import agent_socket, visitor_socket
 from kefu.realtime.hub import Hub
 from kefu.scheduler import Scheduler
 from kefu.web import routes as web
+from kefu.widget.actions import do_open_visitor_sockets
 from kefu.widget.api import router as widget_router
 
 MAX_BODY = 1 << 20  # JSON bodies
@@ -132,10 +134,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         if migrate:
             await upgrade(db.engine, uploads_dir=settings.uploads_dir)
         app.state.db = db
-        app.state.server_id = uuid.uuid4().hex[:16]
+        server_id = app.state.server_id = uuid.uuid4().hex[:16]
         hub = app.state.hub = Hub(make_backend(settings))
-        app.state.batcher = MessageBatcher(db, hub)
         hub.monitor = monitor = MonitorFeed(db, hub)
+        app.state.messages = GroupCommit(
+            db, lambda session, batch: do_send_batch(session, hub, batch), what="messages"
+        )
+        app.state.visitor_sockets = GroupCommit(
+            db,
+            lambda session, batch: do_open_visitor_sockets(session, server_id=server_id, claims=batch),
+            what="visitor sockets",
+        )
         await hub.start()
         scheduler = app.state.scheduler = Scheduler(
             db,

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts import service as accounts
 from kefu.agents.models import AgentState, Presence, ServerHeartbeat
-from kefu.database.base import utcnow
+from kefu.database.base import table, utcnow
 
 AGENT = "agent"
 VISITOR = "visitor"
@@ -45,22 +46,59 @@ async def lock_subject(session: AsyncSession, *, kind: str, subject_id: int) -> 
         )
 
 
+_p = table(Presence)
+
+
+def _count_up(insert: Any) -> Any:
+    stmt = insert(_p).values(
+        server_id=bindparam("server_id"),
+        kind=bindparam("kind"),
+        subject_id=bindparam("subject_id"),
+        merchant_id=bindparam("merchant_id"),
+        connections=bindparam("n"),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["server_id", "kind", "subject_id"],
+        set_={"connections": _p.c.connections + stmt.excluded.connections},
+    )
+
+
+_COUNT_UP = {"postgresql": _count_up(pg_insert), "sqlite": _count_up(sqlite_insert)}
+_TOTALS = (
+    select(_p.c.subject_id, func.sum(_p.c.connections))
+    .where(_p.c.kind == bindparam("kind"), _p.c.subject_id.in_(bindparam("ids", expanding=True)))
+    .group_by(_p.c.subject_id)
+)
+
+
 async def add_connection(
     session: AsyncSession, *, server_id: str, kind: str, subject_id: int, merchant_id: int
 ) -> int:
     """Count one more socket here; the subject's total over all servers."""
-    await lock_subject(session, kind=kind, subject_id=subject_id)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Presence).values(
-        server_id=server_id, kind=kind, subject_id=subject_id, merchant_id=merchant_id, connections=1
+    totals = await add_connections(
+        session, server_id=server_id, kind=kind, counts={subject_id: (merchant_id, 1)}
     )
+    return totals[subject_id]
+
+
+async def add_connections(
+    session: AsyncSession, *, server_id: str, kind: str, counts: dict[int, tuple[int, int]]
+) -> dict[int, int]:
+    """Count more sockets here ({subject id: (merchant id, sockets)}); each subject's total
+    over all servers."""
+    if not counts:
+        return {}
+    for subject_id in sorted(counts):  # one order everywhere: no deadlock between batches
+        await lock_subject(session, kind=kind, subject_id=subject_id)
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["server_id", "kind", "subject_id"],
-            set_={"connections": Presence.connections + 1},
-        )
+        _COUNT_UP[session.get_bind().dialect.name],
+        [
+            {"server_id": server_id, "kind": kind, "subject_id": s, "merchant_id": m, "n": n}
+            for s, (m, n) in sorted(counts.items())
+        ],
     )
-    return await total_connections(session, kind=kind, subject_id=subject_id)
+    rows = await session.execute(_TOTALS, {"kind": kind, "ids": list(counts)})
+    return {subject_id: int(total) for subject_id, total in rows}
 
 
 async def remove_connection(session: AsyncSession, *, server_id: str, kind: str, subject_id: int) -> int:
@@ -88,13 +126,8 @@ async def remove_connection(session: AsyncSession, *, server_id: str, kind: str,
 
 
 async def total_connections(session: AsyncSession, *, kind: str, subject_id: int) -> int:
-    return (
-        await session.scalar(
-            select(func.coalesce(func.sum(Presence.connections), 0)).where(
-                Presence.kind == kind, Presence.subject_id == subject_id
-            )
-        )
-    ) or 0
+    rows = await session.execute(_TOTALS, {"kind": kind, "ids": [subject_id]})
+    return next((int(total) for _, total in rows), 0)
 
 
 async def start_grace(session: AsyncSession, *, agent_id: int, merchant_id: int, now: datetime) -> None:

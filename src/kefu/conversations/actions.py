@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +30,7 @@ from kefu.conversations.models import (
 )
 from kefu.conversations.sanitize import clean_rich
 from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut, SummaryOut
-from kefu.database.base import utcnow
+from kefu.database.base import table, utcnow
 from kefu.exceptions import Conflict, InvalidInput, NotFound
 from kefu.realtime import protocol as p
 from kefu.realtime.hub import Event, Hub, agent_channel, agents_channel, room_channel
@@ -58,10 +58,10 @@ class Sent:
 
 # The send path uses the tables directly: a message is the hottest write there is, and
 # plain statements skip the ORM's unit of work (see docs/benchmarks.md for what it cost).
-_visitors = cast(Table, Visitor.__table__)
-_messages = cast(Table, Message.__table__)
-_conversations = cast(Table, Conversation.__table__)
-_settings = cast(Table, MerchantSettings.__table__)
+_visitors = table(Visitor)
+_messages = table(Message)
+_conversations = table(Conversation)
+_settings = table(MerchantSettings)
 _c = _conversations.c
 # Built once: constructing a statement costs more than running it on SQLite.
 _NEXT_SEQ = (

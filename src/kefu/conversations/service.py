@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kefu.accounts.models import User
 from kefu.agents.models import Presence
 from kefu.auth.access import Actor
 from kefu.conversations.models import (
@@ -19,6 +21,7 @@ from kefu.conversations.models import (
     SummaryCategory,
     Visitor,
 )
+from kefu.database.base import table
 from kefu.exceptions import NotFound
 
 
@@ -29,6 +32,59 @@ def not_found() -> NotFound:
 async def get_visitor(session: AsyncSession, *, merchant_id: int, visitor_id: int) -> Visitor | None:
     visitor = await session.get(Visitor, visitor_id)
     return visitor if visitor and visitor.merchant_id == merchant_id else None
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorView:
+    """What a visitor's socket needs: the visitor, their open record if any, and its agent."""
+
+    id: int
+    merchant_id: int
+    room: str
+    token_key: str
+    last_seq: int
+    conversation_id: int | None
+    state: ConversationState | None
+    group_id: int | None
+    agent_id: int | None
+    agent_nickname: str | None
+    agent_avatar: str | None
+
+
+_v, _c, _u = table(Visitor), table(Conversation), table(User)
+# One prebuilt Core statement: sockets open with one query, not one per object.
+_VISITOR_VIEWS = (
+    select(
+        _v.c.id,
+        _v.c.merchant_id,
+        _v.c.room,
+        _v.c.token_key,
+        _v.c.last_seq,
+        _c.c.id,
+        _c.c.state,
+        _c.c.group_id,
+        _c.c.agent_id,
+        _u.c.nickname,
+        _u.c.avatar_url,
+    )
+    .select_from(
+        _v.outerjoin(_c, (_c.c.visitor_id == _v.c.id) & _c.c.state.in_(OPEN_STATES)).outerjoin(
+            _u, _u.c.id == _c.c.agent_id
+        )
+    )
+    .where(_v.c.id.in_(bindparam("visitor_ids", expanding=True)))
+    .order_by(_c.c.id)
+)
+
+
+async def visitor_views(session: AsyncSession, *, visitor_ids: Sequence[int]) -> dict[int, VisitorView]:
+    """Per visitor id, the visitor with their newest open record and its agent."""
+    rows = await session.execute(_VISITOR_VIEWS, {"visitor_ids": list(set(visitor_ids))})
+    return {row[0]: VisitorView(*row) for row in rows}  # the newest record comes last
+
+
+async def visitor_view(session: AsyncSession, *, visitor_id: int) -> VisitorView | None:
+    return (await visitor_views(session, visitor_ids=[visitor_id])).get(visitor_id)
 
 
 async def get_visitor_by_member(session: AsyncSession, *, merchant_id: int, member_id: str) -> Visitor | None:

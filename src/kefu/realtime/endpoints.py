@@ -20,10 +20,11 @@ from kefu.agents import actions as agents
 from kefu.agents import presence
 from kefu.agents import service as agents_service
 from kefu.auth.access import COOKIE_NAME, Actor, actor_for_token, token_from
+from kefu.auth.visitor import VisitorClaim, read_visitor_token
 from kefu.conversations import actions, service
-from kefu.conversations.batching import MessageBatcher
 from kefu.conversations.models import ConversationState, Sender, Visitor
 from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut
+from kefu.database.group_commit import GroupCommit
 from kefu.errors import describe_validation
 from kefu.exceptions import KefuError, NotAuthenticated, pick_language
 from kefu.monitor import live as monitor
@@ -31,7 +32,7 @@ from kefu.realtime import protocol as p
 from kefu.realtime.hub import Connection, Hub, agent_channel, agents_channel, room_channel
 from kefu.routing import actions as routing_actions
 from kefu.routing import service as routing
-from kefu.widget.actions import visitor_for_token
+from kefu.widget.actions import OpenedSocket, visitor_state
 
 log = logging.getLogger("kefu.realtime")
 TYPING_INTERVAL = 0.25  # at most four typing previews a second reach the agent
@@ -46,7 +47,7 @@ class Socket:
         state = websocket.app.state
         self.db = state.db
         self.hub: Hub = state.hub
-        self.batcher: MessageBatcher = state.batcher
+        self.messages: GroupCommit[actions.SendRequest, actions.Sent | None] = state.messages
         self.secret: str = state.secret_key
         self.server_id: str = state.server_id
         self.lang = websocket.query_params.get("lang") or pick_language(
@@ -128,35 +129,32 @@ class Socket:
 async def visitor_socket(websocket: WebSocket) -> None:
     s = Socket(websocket)
     await websocket.accept()
-    async with s.session() as session:
-        visitor = await visitor_for_token(session, secret=s.secret, token=websocket.query_params.get("token"))
-        await session.commit()
-    if visitor is None:
+    claim = read_visitor_token(s.secret, websocket.query_params.get("token"))
+    if claim is None:
         await s.refuse(NotAuthenticated())
         return
-    visitor_id, merchant_id, room = visitor.id, visitor.merchant_id, visitor.room
+    visitor_id = claim.visitor_id
     start = websocket.query_params.get("start", "1") != "0"
     group_id = _int(websocket.query_params.get("group_id"))
-    s.conn.start()
+    # Joined before the room is read: whatever is published from now on reaches this socket.
     await s.hub.join(s.conn, room_channel(visitor_id))
     typing = _Throttle(TYPING_INTERVAL)
     try:
-        async with s.session() as session:
-            first = (
-                await presence.add_connection(
-                    session,
-                    server_id=s.server_id,
-                    kind=presence.VISITOR,
-                    subject_id=visitor_id,
-                    merchant_id=merchant_id,
-                )
-                == 1
-            )
-            await session.commit()
-            s.conn.presence = (presence.VISITOR, visitor_id, merchant_id)
-            if first:
-                await _tell_presence(session, s.hub, visitor_id, online=True)
-            await _visitor_hello(session, s, visitor_id, start=start, group_id=group_id)
+        # Sockets opening together share one transaction (the visitor, the count, the state).
+        opener: GroupCommit[VisitorClaim, OpenedSocket | None] = websocket.app.state.visitor_sockets
+        opened = await opener.submit(claim)
+        if opened is None:
+            await s.refuse(NotAuthenticated())
+            return
+        view = opened.view
+        merchant_id, room = view.merchant_id, view.room
+        s.conn.presence = (presence.VISITOR, visitor_id, merchant_id)
+        s.conn.start()
+        if opened.first and view.agent_id is not None:
+            await _tell_presence(s.hub, view, online=True)
+        await _visitor_hello(
+            s, view, online=opened.online, position=opened.position, start=start, group_id=group_id
+        )
 
         async def handle(frame: Any) -> None:
             async with s.session() as session:
@@ -171,7 +169,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
                             visitor_id=visitor_id,
                             room=room,
                         )
-                        sent = await s.batcher.send(request) or await actions.do_visitor_send(
+                        sent = await s.messages.submit(request) or await actions.do_visitor_send(
                             session,
                             s.hub,
                             visitor_id=visitor_id,
@@ -203,54 +201,61 @@ async def visitor_socket(websocket: WebSocket) -> None:
                     case p.Ping():
                         s.conn.send_frame(p.Pong())
                     case p.Sync():
-                        await _visitor_hello(session, s, visitor_id, start=False, group_id=group_id)
+                        now = await service.visitor_view(session, visitor_id=visitor_id)
+                        assert now is not None
+                        online, position = await visitor_state(session, now)
+                        await session.commit()
+                        await _visitor_hello(s, now, online=online, position=position, start=False)
                 await session.commit()
 
         await s.loop(p.visitor_frames.validate_json, handle)
     finally:
         typing.cancel()
-        s.conn.presence = None
+        counted, s.conn.presence = s.conn.presence, None
         await s.hub.leave_all(s.conn)
-        with contextlib.suppress(Exception):
-            async with s.session() as session:
-                left = await presence.remove_connection(
-                    session, server_id=s.server_id, kind=presence.VISITOR, subject_id=visitor_id
-                )
-                await session.commit()
-                if left == 0:
-                    await _tell_presence(session, s.hub, visitor_id, online=False)
+        if counted is not None:
+            with contextlib.suppress(Exception):
+                async with s.session() as session:
+                    left = await presence.remove_connection(
+                        session, server_id=s.server_id, kind=presence.VISITOR, subject_id=visitor_id
+                    )
+                    now = await service.visitor_view(session, visitor_id=visitor_id) if left == 0 else None
+                    await session.commit()
+                if now is not None and now.agent_id is not None:
+                    await _tell_presence(s.hub, now, online=False)
         await s.conn.stop()
 
 
 async def _visitor_hello(
-    session: AsyncSession, s: Socket, visitor_id: int, *, start: bool, group_id: int | None
+    s: Socket,
+    view: service.VisitorView,
+    *,
+    online: bool,
+    position: int | None,
+    start: bool,
+    group_id: int | None = None,
 ) -> None:
-    visitor = await session.get(Visitor, visitor_id)
-    assert visitor is not None
-    online = await routing.can_serve_now(session, merchant_id=visitor.merchant_id)
-    conv = await service.get_open_for_visitor(session, visitor_id=visitor_id)
-    await session.commit()
-    if conv is None and start and online:
-        conv = await actions.do_start_conversation(session, s.hub, visitor=visitor, group_id=group_id)
+    """The first frame (and the answer to ``sync``); starts a record when the visitor may chat."""
     out = None
-    if conv is not None:
-        agent = await session.get(User, conv.agent_id) if conv.agent_id else None
-        position = (
-            await routing.position(session, conversation=conv)
-            if conv.state == ConversationState.queued
-            else None
+    if view.conversation_id is not None and view.state is not None:
+        agent = (
+            AgentCard(nickname=view.agent_nickname or "", avatar=view.agent_avatar) if view.agent_id else None
         )
         out = p.VisitorConversation(
-            id=conv.id,
-            state=conv.state.value,
-            agent=AgentCard(nickname=agent.nickname, avatar=agent.avatar_url) if agent else None,
-            position=position,
+            id=view.conversation_id, state=view.state.value, agent=agent, position=position
         )
+    elif start and online:
+        async with s.session() as session:
+            visitor = await _visitor(session, view.id)
+            conv = await actions.do_start_conversation(session, s.hub, visitor=visitor, group_id=group_id)
+            user = await session.get(User, conv.agent_id) if conv.agent_id else None
+            queued = conv.state == ConversationState.queued
+            position = await routing.position(session, conversation=conv) if queued else None
+            await session.commit()
+        agent = AgentCard(nickname=user.nickname, avatar=user.avatar_url) if user else None
+        out = p.VisitorConversation(id=conv.id, state=conv.state.value, agent=agent, position=position)
     # Sent directly (not through the channel) so that it arrives before anything queued after it.
-    s.conn.send_frame(
-        p.VisitorHello(room=visitor.room, online=online, conversation=out, last_seq=visitor.last_seq)
-    )
-    await session.commit()
+    s.conn.send_frame(p.VisitorHello(room=view.room, online=online, conversation=out, last_seq=view.last_seq))
 
 
 async def _visitor(session: AsyncSession, visitor_id: int) -> Visitor:
@@ -259,13 +264,11 @@ async def _visitor(session: AsyncSession, visitor_id: int) -> Visitor:
     return visitor
 
 
-async def _tell_presence(session: AsyncSession, hub: Hub, visitor_id: int, *, online: bool) -> None:
-    conv = await service.get_open_for_visitor(session, visitor_id=visitor_id)
-    await session.commit()
-    if conv is not None and conv.agent_id is not None:
-        await hub.publish(
-            agent_channel(conv.agent_id), p.VisitorPresence(conversation_id=conv.id, online=online)
-        )
+async def _tell_presence(hub: Hub, view: service.VisitorView, *, online: bool) -> None:
+    assert view.agent_id is not None and view.conversation_id is not None
+    await hub.publish(
+        agent_channel(view.agent_id), p.VisitorPresence(conversation_id=view.conversation_id, online=online)
+    )
 
 
 async def _send_typing(s: Socket, visitor_id: int, text: str) -> None:
@@ -375,7 +378,7 @@ async def _agent_frame(session: AsyncSession, s: Socket, actor: Actor, frame: An
                 conversation_id=frame.conversation_id,
                 agent_id=actor.id,
             )
-            sent = await s.batcher.send(request) or await actions.do_agent_send(
+            sent = await s.messages.submit(request) or await actions.do_agent_send(
                 session,
                 hub,
                 actor=actor,

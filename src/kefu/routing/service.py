@@ -6,14 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kefu.accounts import service as accounts
-from kefu.accounts.models import User
+from kefu.accounts.models import MerchantSettings, User
 from kefu.agents.models import AgentGroup, AgentState, AgentStatus
 from kefu.conversations.models import Conversation, ConversationState
-from kefu.database.base import utcnow
+from kefu.database.base import table, utcnow
 from kefu.routing.strategies import Candidate
 
 
@@ -101,10 +100,21 @@ async def queue_ids(
 
 async def position(session: AsyncSession, *, conversation: Conversation) -> int:
     """1 for the head of the queue."""
+    return await position_of(
+        session,
+        merchant_id=conversation.merchant_id,
+        group_id=conversation.group_id,
+        conversation_id=conversation.id,
+    )
+
+
+async def position_of(
+    session: AsyncSession, *, merchant_id: int, group_id: int | None, conversation_id: int
+) -> int:
     ahead = await session.scalar(
         select(func.count())
-        .select_from(Conversation)
-        .where(_queue(conversation.merchant_id, conversation.group_id), Conversation.id < conversation.id)
+        .select_from(table(Conversation))
+        .where(_queue(merchant_id, group_id), table(Conversation).c.id < conversation_id)
     )
     return (ahead or 0) + 1
 
@@ -143,9 +153,26 @@ def within_business_hours(business_hours: dict[str, object], timezone: str, now:
     return local.isoweekday() in days and start <= local.strftime("%H:%M") < end  # type: ignore[operator]
 
 
+_states, _users, _settings = table(AgentState), table(User), table(MerchantSettings)
+_SERVING = (
+    select(_states.c.agent_id)
+    .join(_users, _users.c.id == _states.c.agent_id)
+    .where(
+        _states.c.merchant_id == bindparam("merchant_id"),
+        _states.c.status.in_([AgentStatus.online, AgentStatus.busy]),
+        _users.c.enabled.is_(True),
+    )
+    .exists()
+)
+_OPEN_NOW = select(_settings.c.business_hours, _settings.c.timezone, _SERVING).where(
+    _settings.c.merchant_id == bindparam("merchant_id")
+)
+
+
 async def can_serve_now(session: AsyncSession, *, merchant_id: int) -> bool:
-    """The widget's ``online``: open for business and someone online or busy."""
-    settings = await accounts.get_settings(session, merchant_id=merchant_id)
-    if not within_business_hours(settings.business_hours, settings.timezone, utcnow()):
+    """The widget's ``online``: open for business and someone online or busy (one query)."""
+    row = (await session.execute(_OPEN_NOW, {"merchant_id": merchant_id})).first()
+    if row is None:
         return False
-    return await anyone_serving(session, merchant_id=merchant_id)
+    business_hours, timezone, serving = row
+    return bool(serving) and within_business_hours(business_hours, timezone, utcnow())

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections import Counter
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts import service as accounts
+from kefu.agents import presence
 from kefu.agents import service as agents
 from kefu.auth.security import member_signature
-from kefu.auth.visitor import make_visitor_token, read_visitor_token
+from kefu.auth.visitor import VisitorClaim, make_visitor_token, read_visitor_token
 from kefu.conversations import service as conversations
-from kefu.conversations.models import Visitor
+from kefu.conversations.models import ConversationState, Visitor
+from kefu.conversations.service import VisitorView
 from kefu.database.base import utcnow
 from kefu.exceptions import InvalidInput, KefuError, NotFound
+from kefu.routing import service as routing
 from kefu.widget.schemas import SessionIn
 
 
@@ -97,6 +102,83 @@ async def visitor_for_token(session: AsyncSession, *, secret: str, token: str | 
     visitor = await conversations.get_visitor(
         session, merchant_id=claim.merchant_id, visitor_id=claim.visitor_id
     )
-    if visitor is None or not hmac.compare_digest(visitor.token_key, claim.key):
-        return None
-    return visitor
+    return visitor if visitor is not None and _genuine(visitor.token_key, claim) else None
+
+
+async def visitor_for_claim(session: AsyncSession, claim: VisitorClaim) -> conversations.VisitorView | None:
+    """What a visitor's socket needs, if the token's claim is genuine (one query)."""
+    view = await conversations.visitor_view(session, visitor_id=claim.visitor_id)
+    return (
+        view
+        if view is not None and view.merchant_id == claim.merchant_id and _genuine(view.token_key, claim)
+        else None
+    )
+
+
+def _genuine(token_key: str, claim: VisitorClaim) -> bool:
+    return hmac.compare_digest(token_key, claim.key)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSocket:
+    view: VisitorView
+    first: bool  # the visitor's first socket anywhere: their agent hears they are online
+    online: bool  # someone can serve them now
+    position: int | None  # in the queue, when they wait
+
+
+async def do_open_visitor_sockets(
+    session: AsyncSession, *, server_id: str, claims: list[VisitorClaim]
+) -> list[OpenedSocket | None]:
+    """Count newly opened visitor sockets, many in one transaction (see GroupCommit); for each
+    claim, what its socket needs, or None when the token's claim is not genuine."""
+    views = await conversations.visitor_views(session, visitor_ids=[c.visitor_id for c in claims])
+    genuine: list[VisitorView | None] = []
+    for claim in claims:
+        view = views.get(claim.visitor_id)
+        ok = view is not None and view.merchant_id == claim.merchant_id and _genuine(view.token_key, claim)
+        genuine.append(view if ok else None)
+    opening = Counter(v.id for v in genuine if v is not None)
+    merchants = {v.id: v.merchant_id for v in genuine if v is not None}
+    totals = await presence.add_connections(
+        session,
+        server_id=server_id,
+        kind=presence.VISITOR,
+        counts={i: (merchants[i], n) for i, n in opening.items()},
+    )
+    online: dict[int, bool] = {}
+    states: dict[int, tuple[bool, int | None]] = {}
+    for view in genuine:
+        if view is not None and view.id not in states:
+            states[view.id] = await visitor_state(session, view, online)
+    await session.commit()
+    out: list[OpenedSocket | None] = []
+    told: set[int] = set()
+    for view in genuine:
+        if view is None:
+            out.append(None)
+            continue
+        # Of several sockets opened together, only the first can be the visitor's first.
+        first = view.id not in told and totals.get(view.id, 0) == opening[view.id]
+        told.add(view.id)
+        out.append(OpenedSocket(view, first, *states[view.id]))
+    return out
+
+
+async def visitor_state(
+    session: AsyncSession, view: VisitorView, online: dict[int, bool] | None = None
+) -> tuple[bool, int | None]:
+    """Whether anyone can serve the visitor now (memoised per merchant in ``online``), and
+    their place in the queue when they wait."""
+    online = {} if online is None else online
+    if view.merchant_id not in online:
+        online[view.merchant_id] = await routing.can_serve_now(session, merchant_id=view.merchant_id)
+    position = None
+    if view.state == ConversationState.queued and view.conversation_id is not None:
+        position = await routing.position_of(
+            session,
+            merchant_id=view.merchant_id,
+            group_id=view.group_id,
+            conversation_id=view.conversation_id,
+        )
+    return online[view.merchant_id], position

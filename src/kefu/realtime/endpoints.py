@@ -104,10 +104,26 @@ class Socket:
                 log.exception("frame %s failed", frame.type)
                 self.error("internal_error", "服务器内部错误", "Internal server error", ref)
 
-    async def ack(self, session: AsyncSession, sent: actions.Sent) -> None:
-        client_id = sent.message.client_id or ""
-        if sent.duplicate and client_id not in self.acked:
-            await actions.do_redeliver_message(session, self.hub, sent=sent)
+    async def send_message(
+        self,
+        request: actions.SendRequest,
+        alone: Callable[[AsyncSession], Awaitable[actions.Sent]],
+    ) -> None:
+        """Store a message through the group commit (``alone`` when it needs more), then ack.
+
+        The common case opens no session of its own: the group commit's transaction is all.
+        """
+        sent = await self.messages.submit(request)
+        client_id = request.client_id
+        redeliver = sent is not None and sent.duplicate and client_id not in self.acked
+        if sent is None or redeliver:
+            async with self.session() as session:
+                if sent is None:
+                    sent = await alone(session)
+                    redeliver = sent.duplicate and client_id not in self.acked
+                if redeliver:
+                    await actions.do_redeliver_message(session, self.hub, sent=sent)
+                await session.commit()
         self.acked.add(client_id)
         self.conn.send_frame(sent.ack)
 
@@ -157,19 +173,20 @@ async def visitor_socket(websocket: WebSocket) -> None:
         )
 
         async def handle(frame: Any) -> None:
-            async with s.session() as session:
-                match frame:
-                    case p.VisitorSend():
-                        request = actions.SendRequest(
-                            sender=Sender.visitor,
-                            merchant_id=merchant_id,
-                            client_id=frame.client_id,
-                            kind=frame.kind,
-                            body=actions.check_body(frame.kind, frame.body),
-                            visitor_id=visitor_id,
-                            room=room,
-                        )
-                        sent = await s.messages.submit(request) or await actions.do_visitor_send(
+            match frame:
+                case p.VisitorSend():
+                    request = actions.SendRequest(
+                        sender=Sender.visitor,
+                        merchant_id=merchant_id,
+                        client_id=frame.client_id,
+                        kind=frame.kind,
+                        body=actions.check_body(frame.kind, frame.body),
+                        visitor_id=visitor_id,
+                        room=room,
+                    )
+                    await s.send_message(
+                        request,
+                        lambda session: actions.do_visitor_send(
                             session,
                             s.hub,
                             visitor_id=visitor_id,
@@ -179,34 +196,38 @@ async def visitor_socket(websocket: WebSocket) -> None:
                             kind=frame.kind,
                             body=frame.body,
                             group_id=group_id,
-                        )
-                        await s.ack(session, sent)
-                    case p.VisitorTyping():
-                        typing.call(functools.partial(_send_typing, s, visitor_id, frame.text))
-                    case p.Resume():
-                        await s.send_room(session, visitor_id, frame.last_seq, room)
-                    case p.RatingSubmit():
-                        await actions.do_submit_rating(
-                            session,
-                            s.hub,
-                            visitor=await _visitor(session, visitor_id),
-                            score=frame.score,
-                            comment=frame.comment,
-                            conversation_id=frame.conversation_id,
-                        )
-                    case p.VisitorEnd():
-                        await actions.do_visitor_end(
-                            session, s.hub, visitor=await _visitor(session, visitor_id)
-                        )
-                    case p.Ping():
-                        s.conn.send_frame(p.Pong())
-                    case p.Sync():
-                        now = await service.visitor_view(session, visitor_id=visitor_id)
-                        assert now is not None
-                        online, position = await visitor_state(session, now)
+                        ),
+                    )
+                case p.VisitorTyping():
+                    typing.call(functools.partial(_send_typing, s, visitor_id, frame.text))
+                case p.Ping():
+                    s.conn.send_frame(p.Pong())
+                case _:
+                    async with s.session() as session:
+                        await visitor_frame(session, frame)
                         await session.commit()
-                        await _visitor_hello(s, now, online=online, position=position, start=False)
-                await session.commit()
+
+        async def visitor_frame(session: AsyncSession, frame: Any) -> None:
+            match frame:
+                case p.Resume():
+                    await s.send_room(session, visitor_id, frame.last_seq, room)
+                case p.RatingSubmit():
+                    await actions.do_submit_rating(
+                        session,
+                        s.hub,
+                        visitor=await _visitor(session, visitor_id),
+                        score=frame.score,
+                        comment=frame.comment,
+                        conversation_id=frame.conversation_id,
+                    )
+                case p.VisitorEnd():
+                    await actions.do_visitor_end(session, s.hub, visitor=await _visitor(session, visitor_id))
+                case p.Sync():
+                    now = await service.visitor_view(session, visitor_id=visitor_id)
+                    assert now is not None
+                    online, position = await visitor_state(session, now)
+                    await session.commit()
+                    await _visitor_hello(s, now, online=online, position=position, start=False)
 
         await s.loop(p.visitor_frames.validate_json, handle)
     finally:
@@ -349,9 +370,35 @@ async def agent_socket(websocket: WebSocket) -> None:
             await session.commit()
 
         async def handle(frame: Any) -> None:
-            async with s.session() as session:
-                await _agent_frame(session, s, actor, frame)
-                await session.commit()
+            match frame:
+                case p.AgentSend():
+                    request = actions.SendRequest(
+                        sender=Sender.agent,
+                        merchant_id=actor.merchant_id,
+                        client_id=frame.client_id,
+                        kind=frame.kind,
+                        body=actions.check_body(frame.kind, frame.body),
+                        conversation_id=frame.conversation_id,
+                        agent_id=actor.id,
+                    )
+                    await s.send_message(
+                        request,
+                        lambda session: actions.do_agent_send(
+                            session,
+                            s.hub,
+                            actor=actor,
+                            conversation_id=frame.conversation_id,
+                            client_id=frame.client_id,
+                            kind=frame.kind,
+                            body=frame.body,
+                        ),
+                    )
+                case p.Ping():
+                    s.conn.send_frame(p.Pong())
+                case _:
+                    async with s.session() as session:
+                        await _agent_frame(session, s, actor, frame)
+                        await session.commit()
 
         await s.loop(p.agent_frames.validate_json, handle)
     finally:
@@ -368,26 +415,6 @@ async def agent_socket(websocket: WebSocket) -> None:
 async def _agent_frame(session: AsyncSession, s: Socket, actor: Actor, frame: Any) -> None:
     hub = s.hub
     match frame:
-        case p.AgentSend():
-            request = actions.SendRequest(
-                sender=Sender.agent,
-                merchant_id=actor.merchant_id,
-                client_id=frame.client_id,
-                kind=frame.kind,
-                body=actions.check_body(frame.kind, frame.body),
-                conversation_id=frame.conversation_id,
-                agent_id=actor.id,
-            )
-            sent = await s.messages.submit(request) or await actions.do_agent_send(
-                session,
-                hub,
-                actor=actor,
-                conversation_id=frame.conversation_id,
-                client_id=frame.client_id,
-                kind=frame.kind,
-                body=frame.body,
-            )
-            await s.ack(session, sent)
         case p.StatusSet():
             await agents.do_set_status(session, hub, agent_id=actor.id, status=frame.status)
         case p.Accept():
@@ -426,8 +453,6 @@ async def _agent_frame(session: AsyncSession, s: Socket, actor: Actor, frame: An
             await monitor.subscribe(session, hub, s.conn, actor)
         case p.MonitorUnsubscribe():
             await monitor.unsubscribe(hub, s.conn, actor)
-        case p.Ping():
-            s.conn.send_frame(p.Pong())
         case p.Sync():
             s.conn.send_frame(await _agent_hello(session, actor))
 

@@ -42,11 +42,8 @@ class FlakyBackend:
 
 
 def frames(conn: Connection) -> list[dict[str, Any]]:
-    out = []
-    while not conn.queue.empty():
-        data = conn.queue.get_nowait()
-        assert data is not None
-        out.append(json.loads(data))
+    out = [json.loads(data) for data in conn.pending]
+    conn.pending.clear()
     return out
 
 

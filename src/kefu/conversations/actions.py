@@ -712,6 +712,7 @@ _SERVED_RECORDS = (
     .join(_settings, _settings.c.merchant_id == _c.merchant_id)
     .where(_c.id.in_(bindparam("ids", expanding=True)))
 )
+_INSERT_MESSAGES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
 _SET_SEQ = update(_visitors).where(_visitors.c.id == bindparam("b_id")).values(last_seq=bindparam("b_seq"))
 _SEEN = update(_visitors).where(_visitors.c.id == bindparam("b_id")).values(last_seen_at=bindparam("b_now"))
 
@@ -797,9 +798,7 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
         for t in taken
     ]
     try:
-        inserted = await session.execute(
-            insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True), rows
-        )
+        inserted = await session.execute(_INSERT_MESSAGES, rows)
         ids = inserted.scalars().all()
     except IntegrityError:
         await session.rollback()  # a repeated client id: let each go alone

@@ -4,7 +4,8 @@ Adding an endpoint whose path has a new parameter (``/api/v1/tickets/{ticket_id}
 Register in ``VICTIMS`` how to create such an object for a merchant; until you do, the
 walking tests fail and say so. Body fields named ``<thing>_id`` / ``<thing>_ids`` are filled
 with the victim of the path parameter of the same name (``group_ids`` → ``{group_id}``);
-name other ones in ``ID_FIELDS``. Example values for fields the generator cannot guess
+name other ones in ``ID_FIELDS``, and ones whose kind depends on the route (a reply's and an
+article's ``category_id``) in ``SCOPED_ID_FIELDS``. Example values for fields the generator cannot guess
 (a time zone, a URL) go in ``FIELD_EXAMPLES``.
 """
 
@@ -127,6 +128,37 @@ async def make_summary_category(world: World, owner: Persona) -> int:
     return int((await _ok(await owner.post(f"{API}/summary-categories", json=body)))["id"])
 
 
+async def make_canned_category(world: World, owner: Persona) -> int:
+    body = {"name": f"c{unique()} {marker(owner)}"[:32]}
+    return int((await _ok(await owner.post(f"{API}/canned-reply-categories", json=body)))["id"])
+
+
+async def make_canned_reply(world: World, owner: Persona) -> int:
+    """A shared reply (the owner is an admin) in a fresh category."""
+    body = {
+        "category_id": await make_canned_category(world, owner),
+        "title": f"reply {marker(owner)}",
+        "shortcut": unique("s"),
+        "content": f"亲，今天下单明天发货 {marker(owner)}",
+    }
+    return int((await _ok(await owner.post(f"{API}/canned-replies", json=body)))["id"])
+
+
+async def make_kb_category(world: World, owner: Persona) -> int:
+    body = {"name": f"k{unique()} {marker(owner)}"[:32]}
+    return int((await _ok(await owner.post(f"{API}/kb/categories", json=body)))["id"])
+
+
+async def make_kb_article(world: World, owner: Persona) -> int:
+    body = {
+        "category_id": await make_kb_category(world, owner),
+        "question": f"可以退货吗 {unique()} {marker(owner)}",
+        "keywords": ["退货"],
+        "answer": f"七天无理由退货 {marker(owner)}",
+    }
+    return int((await _ok(await owner.post(f"{API}/kb/articles", json=body)))["id"])
+
+
 # Keyed by the path up to and including the parameter, so that nested routes
 # (/conversations/{conversation_id}/messages) share their parent's entry.
 VICTIMS: dict[str, Victim] = {
@@ -135,6 +167,10 @@ VICTIMS: dict[str, Victim] = {
     f"{API}/conversations/{{conversation_id}}": Victim(make_conversation),
     f"{API}/offline-messages/{{offline_message_id}}": Victim(make_offline_message),
     f"{API}/summary-categories/{{category_id}}": Victim(make_summary_category),
+    f"{API}/canned-reply-categories/{{category_id}}": Victim(make_canned_category),
+    f"{API}/canned-replies/{{reply_id}}": Victim(make_canned_reply),
+    f"{API}/kb/categories/{{category_id}}": Victim(make_kb_category),
+    f"{API}/kb/articles/{{article_id}}": Victim(make_kb_article),
     # No route of its own (yet); filters like ?visitor_id= take it.
     f"{API}/visitors/{{visitor_id}}": Victim(make_visitor),
 }
@@ -145,6 +181,24 @@ ID_FIELDS: dict[str, str | None] = {
     "assignee_id": "agent_id",
     "to_agent_id": "agent_id",
 }
+
+# Id fields of some routes that name a kind other than the first one with that path
+# parameter in VICTIMS: (path prefix of the route, field) → the VICTIMS key of their kind.
+SCOPED_ID_FIELDS: dict[tuple[str, str], str] = {
+    (f"{API}/canned-replies", "category_id"): f"{API}/canned-reply-categories/{{category_id}}",
+    (f"{API}/kb/", "category_id"): f"{API}/kb/categories/{{category_id}}",
+}
+
+
+def victim_key_for(endpoint: Endpoint, name: str) -> str | None:
+    """The VICTIMS key of the kind an id field of ``endpoint`` refers to (None: no tenant object)."""
+    for (prefix, field_name), key in SCOPED_ID_FIELDS.items():
+        if field_name == name and endpoint.path.startswith(prefix):
+            return key
+    param = id_param_for(name)
+    if param is None:
+        return None
+    return next(k for k in VICTIMS if PARAM.findall(k)[-1] == param)
 
 
 async def _widget_key(world: World, owner: Persona) -> str:
@@ -436,13 +490,12 @@ class Caller:
         """A victim id for every id field of the body and query (looked up up front)."""
         ids = {}
         for name in id_field_names(endpoint):
-            param = id_param_for(name)
-            if param is None:
+            key = victim_key_for(endpoint, name)
+            if key is None:
                 ids[name] = 1
                 continue
-            key = next(k for k in VICTIMS if PARAM.findall(k)[-1] == param)
             made = await self.victim(key)
-            ids[name] = made[param] if isinstance(made, dict) else made
+            ids[name] = made[PARAM.findall(key)[-1]] if isinstance(made, dict) else made
         return ids
 
     async def given(self, endpoint: Endpoint) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from kefu.accounts.api import router as accounts_router
 from kefu.agents.api import router as agents_router
 from kefu.auth.api import router as auth_router
 from kefu.broadcasts.api import router as broadcasts_router
+from kefu.canned.api import router as canned_router
 from kefu.config import Settings, get_settings
 from kefu.conversations.actions import do_send_batch
 from kefu.conversations.api import router as conversations_router
@@ -25,6 +26,7 @@ from kefu.database.group_commit import GroupCommit
 from kefu.database.migrate import upgrade
 from kefu.files.api import public as uploads_public
 from kefu.files.api import router as uploads_router
+from kefu.kb.api import router as kb_router
 from kefu.monitor.api import router as monitor_router
 from kefu.monitor.live import MonitorFeed
 from kefu.offline.api import router as offline_router
@@ -106,6 +108,8 @@ def api_router() -> APIRouter:
         conversations_router,
         offline_router,
         broadcasts_router,
+        canned_router,
+        kb_router,
         monitor_router,
         uploads_router,
         widget_router,

@@ -4,9 +4,11 @@ from kefu.accounts.models import Merchant, MerchantSettings, User
 from kefu.agents.models import AgentGroup, AgentState, AgentStatusEvent, Group, Presence, ServerHeartbeat
 from kefu.auth.models import AuthToken, LoginFailure, LoginLockout
 from kefu.broadcasts.models import Broadcast
+from kefu.canned.models import CannedReply, CannedReplyCategory
 from kefu.conversations.models import Conversation, ConversationEvent, Message, SummaryCategory, Visitor
 from kefu.database.base import Base
 from kefu.files.models import Upload
+from kefu.kb.models import KbArticle, KbCategory, KbKeyword
 from kefu.offline.models import OfflineMessage
 
 __all__ = [
@@ -16,9 +18,14 @@ __all__ = [
     "AuthToken",
     "Base",
     "Broadcast",
+    "CannedReply",
+    "CannedReplyCategory",
     "Conversation",
     "ConversationEvent",
     "Group",
+    "KbArticle",
+    "KbCategory",
+    "KbKeyword",
     "LoginFailure",
     "LoginLockout",
     "Merchant",

@@ -15,13 +15,12 @@ from typing import Any, TypeVar
 from fastapi import APIRouter
 from pydantic import Field
 from sqlalchemy import Integer, String, UniqueConstraint, delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from kefu.auth.access import AdminActor, MerchantActor
 from kefu.database.base import Base, IntPK, MerchantScoped, Timestamps
-from kefu.database.session import SessionDep
+from kefu.database.session import SessionDep, committed
 from kefu.exceptions import Conflict, InvalidInput, NotFound
 from kefu.schemas import Input, Limit, Offset, Output, Page, PathId
 
@@ -102,22 +101,18 @@ async def check_category(
 # --- actions ------------------------------------------------------------------------------
 
 
-async def _commit_name(session: AsyncSession, kind: Kind) -> None:
-    try:
-        await session.commit()
-    except IntegrityError as exc:
-        await session.rollback()
-        raise Conflict(
-            f"{kind.zh}名称已存在", f"A {kind.en.lower()} with this name exists", code="category_name_taken"
-        ) from exc
+def _name_taken(kind: Kind) -> Conflict:
+    return Conflict(
+        f"{kind.zh}名称已存在", f"A {kind.en.lower()} with this name exists", code="category_name_taken"
+    )
 
 
 async def do_create_category(
     session: AsyncSession, model: type[C], kind: Kind, *, merchant_id: int, data: CategoryIn
 ) -> C:
     category = model(merchant_id=merchant_id, name=data.name, sort_order=data.sort_order)
-    session.add(category)
-    await _commit_name(session, kind)
+    async with committed(session, _name_taken(kind)):
+        session.add(category)
     return category
 
 
@@ -133,11 +128,11 @@ async def do_update_category(
     category = await get_category(session, model, merchant_id=merchant_id, category_id=category_id)
     if category is None:
         raise NotFound(kind.zh, kind.en)
-    if patch.name is not None:
-        category.name = patch.name
-    if patch.sort_order is not None:
-        category.sort_order = patch.sort_order
-    await _commit_name(session, kind)
+    async with committed(session, _name_taken(kind)):
+        if patch.name is not None:
+            category.name = patch.name
+        if patch.sort_order is not None:
+            category.sort_order = patch.sort_order
     return category
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.auth.access import Actor
@@ -10,6 +9,7 @@ from kefu.canned import service
 from kefu.canned.models import CannedReply, CannedReplyCategory
 from kefu.canned.schemas import CannedReplyIn, CannedReplyPatch
 from kefu.categories import Kind, check_category
+from kefu.database.session import committed
 from kefu.exceptions import Conflict, NotFound, PermissionDenied
 
 CATEGORY = Kind("常用语分类", "Canned-reply category")
@@ -20,14 +20,10 @@ def _check_may_keep(actor: Actor, *, shared: bool) -> None:
         raise PermissionDenied()
 
 
-async def _commit(session: AsyncSession) -> None:
-    try:
-        await session.commit()
-    except IntegrityError as exc:
-        await session.rollback()
-        raise Conflict(
-            "快捷编码已被其他常用语使用", "Another canned reply has this shortcut", code="shortcut_taken"
-        ) from exc
+def _shortcut_taken() -> Conflict:
+    return Conflict(
+        "快捷编码已被其他常用语使用", "Another canned reply has this shortcut", code="shortcut_taken"
+    )
 
 
 async def do_create_reply(session: AsyncSession, *, actor: Actor, data: CannedReplyIn) -> CannedReply:
@@ -45,8 +41,8 @@ async def do_create_reply(session: AsyncSession, *, actor: Actor, data: CannedRe
         content=data.content,
         sort_order=data.sort_order,
     )
-    session.add(reply)
-    await _commit(session)
+    async with committed(session, _shortcut_taken()):
+        session.add(reply)
     return reply
 
 
@@ -74,13 +70,13 @@ async def do_update_reply(
             merchant_id=actor.merchant_id,
             category_id=patch.category_id,
         )
-        reply.category_id = patch.category_id
-    if "shortcut" in changes:
-        reply.shortcut = patch.shortcut
-    for name in ("title", "content", "sort_order"):
-        if changes.get(name) is not None:
-            setattr(reply, name, changes[name])
-    await _commit(session)
+    async with committed(session, _shortcut_taken()):
+        for name in ("category_id", "shortcut"):
+            if name in changes:
+                setattr(reply, name, changes[name])
+        for name in ("title", "content", "sort_order"):
+            if changes.get(name) is not None:
+                setattr(reply, name, changes[name])
     return reply
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.categories import Kind, check_category
 from kefu.database.base import utcnow
+from kefu.database.session import committed
 from kefu.exceptions import Conflict, NotFound
 from kefu.kb import service
 from kefu.kb.models import KbArticle, KbCategory, KbKeyword
@@ -24,17 +23,8 @@ async def _set_keywords(session: AsyncSession, article_id: int, keywords: Sequen
     session.add_all(KbKeyword(article_id=article_id, position=i, keyword=k) for i, k in enumerate(keywords))
 
 
-@asynccontextmanager
-async def _unique_question(session: AsyncSession) -> AsyncIterator[None]:
-    """Commits what the block did; a question the merchant already has is a conflict."""
-    try:
-        yield
-        await session.commit()
-    except IntegrityError as exc:
-        await session.rollback()
-        raise Conflict(
-            "已有相同问题的知识", "An article with this question exists", code="question_taken"
-        ) from exc
+def _question_taken() -> Conflict:
+    return Conflict("已有相同问题的知识", "An article with this question exists", code="question_taken")
 
 
 async def do_create_article(session: AsyncSession, *, merchant_id: int, data: KbArticleIn) -> KbArticle:
@@ -46,7 +36,7 @@ async def do_create_article(session: AsyncSession, *, merchant_id: int, data: Kb
         answer=data.answer,
         enabled=data.enabled,
     )
-    async with _unique_question(session):
+    async with committed(session, _question_taken()):
         session.add(article)
         await session.flush()
         await _set_keywords(session, article.id, data.keywords)
@@ -64,7 +54,7 @@ async def do_update_article(
         await check_category(
             session, KbCategory, CATEGORY, merchant_id=merchant_id, category_id=patch.category_id
         )
-    async with _unique_question(session):
+    async with committed(session, _question_taken()):
         if "category_id" in changes:
             article.category_id = patch.category_id
         for name in ("question", "answer", "enabled"):

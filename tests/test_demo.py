@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -49,3 +51,37 @@ async def test_lost_logins_are_a_clear_error(app_server: Server, tmp_path: Path)
     with pytest.raises(Conflict) as caught:
         await _seed(app_server, tmp_path)
     assert caught.value.code == "demo_logins_lost"
+
+
+@asynccontextmanager
+async def _as(server: Server, login: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        body = {"username": login["username"], "password": login["password"]}
+        token = (await client.post("/api/v1/auth/login", json=body)).json()["token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client
+
+
+async def test_the_demo_shop_has_canned_replies_and_a_knowledge_base(
+    app_server: Server, tmp_path: Path
+) -> None:
+    logins = {x["username"]: x for x in await _seed(app_server, tmp_path)}
+    await _seed(app_server, tmp_path)  # a second run adds nothing
+    async with _as(app_server, logins["alice"]) as alice, _as(app_server, logins["bob"]) as bob:
+        categories = (await alice.get("/api/v1/canned-reply-categories")).json()
+        assert [c["name"] for c in categories["items"]][:3] == ["问候", "发货物流", "退换货"]
+        replies = (await alice.get("/api/v1/canned-replies", params={"limit": 500})).json()["items"]
+        shared = [r for r in replies if r["scope"] == "shared"]
+        assert len(shared) >= 10 and all(r["shortcut"] and r["category_id"] for r in shared)
+        assert [r["title"] for r in replies if r["scope"] == "personal"] == ["我的开场白"]
+        assert {r["title"] for r in (await bob.get("/api/v1/canned-replies")).json()["items"]} == {
+            r["title"] for r in shared
+        }
+        kb = (await alice.get("/api/v1/kb/articles", params={"limit": 500})).json()
+        assert kb["total"] >= 8 and all(a["keywords"] for a in kb["items"])
+        found = (await alice.get("/api/v1/kb/search", params={"q": "我买的东西想退货"})).json()["items"]
+        assert found[0]["question"] == "可以退货吗？"
+        # One article is switched off: the admin sees it, agents do not.
+        assert (await alice.get("/api/v1/kb/search", params={"q": "定金"})).json()["total"] == 0
+    async with _as(app_server, logins["admin"]) as admin:
+        assert (await admin.get("/api/v1/kb/articles", params={"enabled": "false"})).json()["total"] == 1

@@ -34,6 +34,19 @@ interface ConversationInfo {
   state: 'queued' | 'active' | 'closed'
   agent: AgentCard | null
   position: number | null
+  queue_version?: number | null
+}
+
+const STAGE = { queued: 0, active: 1, closed: 2 }
+
+/** Whether `next` is older news than `shown`. Frames published by several servers may arrive
+ *  out of order; but a conversation never goes back (queued → active → closed), a later one
+ *  has a larger id, and of two queue positions the one with the higher version is newer. */
+function isStale(shown: ConversationInfo | null, next: ConversationInfo): boolean {
+  if (!shown) return false
+  if (next.id !== shown.id) return next.id < shown.id
+  if (next.state !== shown.state) return STAGE[next.state] < STAGE[shown.state]
+  return next.state === 'queued' && (next.queue_version ?? 0) < (shown.queue_version ?? 0)
 }
 
 interface OfflineNote {
@@ -593,14 +606,18 @@ export class Widget {
         this.onMessage(f.message as ChatMessage)
         break
       case 'conversation.queued':
-        this.conversation = { id: f.conversation_id, state: 'queued', agent: null, position: f.position }
+      case 'conversation.assigned': {
+        const queued = f.type === 'conversation.queued'
+        const next: ConversationInfo = queued
+          ? { id: f.conversation_id, state: 'queued', agent: null, position: f.position, queue_version: f.queue_version }
+          : { id: f.conversation_id, state: 'active', agent: f.agent, position: null }
+        if (isStale(this.conversation, next)) return
+        this.conversation = next
         this.forceOffline = false
         break
-      case 'conversation.assigned':
-        this.conversation = { id: f.conversation_id, state: 'active', agent: f.agent, position: null }
-        this.forceOffline = false
-        break
+      }
       case 'conversation.closed':
+        if (this.conversation && f.conversation_id < this.conversation.id) return
         if (this.conversation) this.conversation.state = 'closed'
         this.startOnConnect = false
         break
@@ -626,7 +643,9 @@ export class Widget {
     this.connected = true
     this.everConnected = true
     this.online = Boolean(f.online)
-    this.conversation = f.conversation as ConversationInfo | null
+    const conversation = f.conversation as ConversationInfo | null
+    // Read before frames published meanwhile may have arrived: keep whatever is newer.
+    if (!conversation || !isStale(this.conversation, conversation)) this.conversation = conversation
     if (this.conversation && this.conversation.state !== 'closed') this.startOnConnect = false
     else if (first && this.isOpen && this.online && !this.startOnConnect) {
       // Opened while a quiet socket (start=0) was connecting: reconnect asking for a conversation.

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from kefu.agents.models import AgentState
 from tests.conftest import World
-from tests.realtime.client import agent_socket, open_visitor
+from tests.realtime.client import agent_socket, connect, open_visitor
 
 
 async def _set_max(world: World, agent_id: int, n: int) -> None:
@@ -37,6 +37,37 @@ async def test_capacity_then_fifo_queue_with_positions(world: World) -> None:
     async with world.server.db.session() as s:
         state = await s.get(AgentState, world.agent_alice.id)
         assert state is not None and state.active_count == 2
+
+
+async def test_every_change_of_the_queue_has_a_newer_version_and_a_hello_says_which(world: World) -> None:
+    """Positions and lengths carry the merchant's queue version, so that a client can drop a
+    frame that a slower server published after a newer one (see frontend/widget, isStale)."""
+    await _set_max(world, world.agent_alice.id, 1)
+    alice = await agent_socket(world, world.agent_alice)
+    first = await open_visitor(world)
+    await first.socket.expect("conversation.assigned")
+    waiting = [await open_visitor(world) for _ in range(3)]
+    frames = [await v.socket.expect("conversation.queued") for v in waiting]
+    assert [f["position"] for f in frames] == [1, 2, 3]
+    versions = [f["queue_version"] for f in frames]
+    assert versions == sorted(set(versions))  # each arrival is a change of its own
+    lengths = [await alice.expect("queue.updated", length=n) for n in (1, 2, 3)]
+    assert [q["queue_version"] for q in lengths] == versions
+    # The second gives up: one change, everyone behind moves up under its version.
+    await waiting[1].socket.send(type="conversation.end")
+    moved = await waiting[2].socket.expect("conversation.queued", position=2)
+    assert moved["queue_version"] == versions[-1] + 1
+    assert (await alice.expect("queue.updated", length=2))["queue_version"] == versions[-1] + 1
+    # A (re)connecting socket learns its place and the version it is as new as.
+    again = await connect(f"{world.server.ws_url}/ws/visitor?token={waiting[2].token}", "again")
+    hello = (await again.expect("hello"))["conversation"]
+    assert (hello["position"], hello["queue_version"]) == (2, versions[-1] + 1)
+    fresh = await agent_socket(world, world.agent_bob, status=None)
+    hello = fresh.inbox[0]
+    assert hello["queues"] == [
+        {"type": "queue.updated", "group_id": None, "length": 2, "queue_version": versions[-1] + 1}
+    ]
+    assert hello["queue_version"] == versions[-1] + 1
 
 
 async def test_least_loaded_then_previous_agent_for_a_returning_visitor(world: World) -> None:

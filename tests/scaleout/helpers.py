@@ -77,3 +77,57 @@ async def new_visitor(
     """A visitor who opened the widget on ``node``: a widget session, then its socket there."""
     session = await widget_session(cluster, shop, node)
     return await visitor_socket(cluster, session, node, name, only_here=only_here)
+
+
+_STAGE = {"queued": 0, "active": 1, "closed": 2}
+
+
+def shown_conversation(visitor: Peer) -> dict[str, Any] | None:
+    """The conversation the widget shows after the frames the visitor received, applying the
+    widget's rules (frontend/widget/widget.ts, isStale): frames of several servers may come
+    out of order, so a conversation never goes back a stage, an older one never replaces a
+    newer one, and of two queue positions the higher ``queue_version`` wins."""
+    shown: dict[str, Any] | None = None
+    for frame in visitor.inbox:
+        kind = frame["type"]
+        if kind == "hello":
+            nxt = frame["conversation"]
+            if nxt is None:
+                shown = None
+                continue
+        elif kind == "conversation.queued":
+            nxt = {"id": frame["conversation_id"], "state": "queued", "position": frame["position"]}
+            nxt["queue_version"] = frame["queue_version"]
+        elif kind == "conversation.assigned":
+            nxt = {"id": frame["conversation_id"], "state": "active", "position": None}
+        else:
+            continue
+        if shown is None or not _stale(shown, nxt):
+            shown = nxt
+    return shown
+
+
+def _stale(shown: dict[str, Any], nxt: dict[str, Any]) -> bool:
+    if nxt["id"] != shown["id"]:
+        return bool(nxt["id"] < shown["id"])
+    if nxt["state"] != shown["state"]:
+        return _STAGE[nxt["state"]] < _STAGE[shown["state"]]
+    return nxt["state"] == "queued" and (nxt.get("queue_version") or 0) < (shown.get("queue_version") or 0)
+
+
+def shown_queue_length(agent: Peer) -> int:
+    """The queue length the workspace shows (frontend/src/workspace/store.ts: the hello's
+    lengths, then each ``queue.updated`` not older than what is shown), over every group."""
+    lengths: dict[Any, int] = {}
+    versions: dict[Any, int] = {}
+    floor = 0
+    for frame in agent.inbox:
+        if frame["type"] == "hello":
+            lengths = {q["group_id"]: q["length"] for q in frame["queues"]}
+            versions, floor = {}, frame["queue_version"]
+        elif frame["type"] == "queue.updated" and frame["queue_version"] >= versions.get(
+            frame["group_id"], floor
+        ):
+            lengths[frame["group_id"]] = frame["length"]
+            versions[frame["group_id"]] = frame["queue_version"]
+    return sum(lengths.values())

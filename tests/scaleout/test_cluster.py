@@ -6,12 +6,15 @@ import asyncio
 import time
 from typing import Any
 
+from tests.scaleout.client import Peer
 from tests.scaleout.cluster import Cluster, server_logs_on_failure
 from tests.scaleout.helpers import (
     new_visitor,
     online_agent,
     open_shop,
     set_settings,
+    shown_conversation,
+    shown_queue_length,
     visitor_socket,
     widget_session,
 )
@@ -97,15 +100,96 @@ async def test_200_visitors_at_once_are_assigned_once_or_queued_in_arrival_order
             await peer.close()
 
 
-def _position(visitor: object) -> int | None:
-    """The latest queue position the visitor was told (hello, then conversation.queued)."""
-    position = None
-    for frame in visitor.inbox:  # type: ignore[attr-defined]
-        if frame["type"] == "hello" and frame["conversation"]:
-            position = frame["conversation"]["position"]
-        elif frame["type"] == "conversation.queued":
-            position = frame["position"]
-    return position
+async def test_every_waiting_visitor_ends_up_shown_their_real_position(cluster: Cluster) -> None:
+    """200 arrivals over three servers while agents on all three accept from the queue and
+    some visitors give up waiting: each server publishes positions, and their frames reach a
+    visitor in any order. Afterwards every waiting visitor's widget shows their real place,
+    and every agent's workspace the real length of the queue."""
+    with server_logs_on_failure(cluster):
+        nodes = await cluster.ensure_alive(3)
+        shop = await open_shop(cluster, "admin_places")
+        personas = await cluster.create_agents(shop.admin, [(f"places_{i}", 5) for i in range(6)])
+        # Busy: nobody is routed to them; they take visitors from the queue by hand.
+        agents = await asyncio.gather(
+            *(online_agent(cluster, p, nodes[i % 3], status="busy") for i, p in enumerate(personas))
+        )
+        limit = asyncio.Semaphore(20)
+
+        async def session(i: int) -> dict[str, Any]:
+            async with limit:
+                return await widget_session(cluster, shop, nodes[i % 3])
+
+        sessions = await asyncio.gather(*(session(i) for i in range(200)))
+        leavers = set(range(7, 200, 20))  # ten visitors give up while others arrive
+
+        async def arrive(i: int) -> Peer:
+            visitor = await visitor_socket(cluster, sessions[i], nodes[i % 3], f"v{i}")
+            if i in leavers:
+                await asyncio.sleep(0.1 * (i % 7))
+                await visitor.send(type="conversation.end")
+                await visitor.expect("conversation.closed")
+            return visitor
+
+        async def accept_all(agent: Peer) -> int:
+            taken = 0
+            while taken < 5:
+                await agent.send(type="conversation.accept")
+                frame = await agent.wait(lambda a=agent: _take_answer(a), timeout=60, what="accept answer")
+                if frame["type"] == "conversation.assigned":
+                    taken += 1
+                else:
+                    assert frame["code"] == "queue_empty", frame
+                    await asyncio.sleep(0.05)
+            return taken
+
+        accepting = [asyncio.create_task(accept_all(a)) for a in agents]
+        visitors = await asyncio.gather(*(arrive(i) for i in range(200)))
+        assert sum(await asyncio.gather(*accepting)) == 30
+
+        rows = await cluster.sql(
+            "SELECT c.id, c.state, v.room FROM conversations c JOIN visitors v ON v.id = c.visitor_id "
+            "WHERE c.merchant_id = :m ORDER BY c.id",
+            m=shop.id,
+        )
+        queued = [r for r in rows if r.state == "queued"]
+        assert 200 - 30 - len(leavers) <= len(queued) <= 200 - 30  # a leaver may have been accepted first
+        by_room = {v.session["room"]: v for v in visitors}
+        real = {r.room: place for place, r in enumerate(queued, start=1)}
+
+        def wrong() -> list[tuple[str, object, int]]:
+            return [
+                (room, (shown_conversation(by_room[room]) or {}).get("position"), place)
+                for room, place in real.items()
+                if (shown_conversation(by_room[room]) or {}).get("position") != place
+            ]
+
+        # The last frames may still be on their way: wait for them, then compare.
+        deadline = time.monotonic() + 30
+        while wrong() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert not wrong(), (
+            f"{len(wrong())} visitors shown a wrong position (room, shown, real): {wrong()[:10]}"
+        )
+        for agent in agents:
+            await agent.wait(lambda a=agent: shown_queue_length(a) == len(queued), what="the queue's length")
+        frames = sum(1 for v in visitors for f in v.inbox if f["type"] == "conversation.queued")
+        print(f"\npositions: {frames} conversation.queued frames to 200 visitors, every final one right")
+        for peer in [*visitors, *agents]:
+            await peer.close()
+
+
+def _take_answer(agent: Peer) -> dict[str, Any] | None:
+    """The answer to an accept: the assignment, or the error (taken out of the inbox)."""
+    for i, frame in enumerate(agent.inbox):
+        if frame["type"] == "conversation.assigned" or (frame["type"] == "error" and frame.get("ref")):
+            return agent.inbox.pop(i)
+    return None
+
+
+def _position(visitor: Peer) -> int | None:
+    """The queue position the visitor's widget shows."""
+    shown = shown_conversation(visitor)
+    return shown["position"] if shown else None
 
 
 def _is_assigned(visitor: object) -> bool:

@@ -20,6 +20,9 @@ export type AgentClientFrame =
 export interface QueueLength {
   group_id: number | null
   length: number
+  // The merchant's count of queue changes: frames of several servers may come out of order,
+  // the highest version is the newest.
+  queue_version: number
 }
 
 // --- server → agent
@@ -29,6 +32,7 @@ export type AgentServerFrame =
       agent: { id: number; nickname: string; status: AgentStatus; [key: string]: unknown }
       conversations: Conversation[]
       queues: QueueLength[]
+      queue_version: number
     }
   | { type: 'status.changed'; status: AgentStatus }
   | { type: 'message.new'; message: Message }

@@ -47,6 +47,9 @@ export const useWorkspace = defineStore('workspace', () => {
   const status = ref<AgentStatus>('away')
   const connection = ref<SocketState>('closed')
   const queues = reactive<Record<string, number>>({})
+  // The queue version each length is as new as (groups absent: the last hello's).
+  let queueVersions: Record<string, number> = {}
+  let helloQueueVersion = 0
   const views = reactive<Record<number, ConversationView>>({})
   const selectedId = ref<number | null>(null)
   const agentId = ref<number | null>(null)
@@ -151,6 +154,8 @@ export const useWorkspace = defineStore('workspace', () => {
         status.value = frame.agent.status
         for (const key of Object.keys(queues)) delete queues[key]
         for (const q of frame.queues) queues[String(q.group_id)] = q.length
+        queueVersions = {}
+        helloQueueVersion = frame.queue_version
         const present = new Set(frame.conversations.map((c) => c.id))
         for (const key of Object.keys(views)) {
           if (!present.has(Number(key))) delete views[Number(key)]
@@ -165,9 +170,13 @@ export const useWorkspace = defineStore('workspace', () => {
       case 'status.changed':
         status.value = frame.status
         break
-      case 'queue.updated':
-        queues[String(frame.group_id)] = frame.length
+      case 'queue.updated': {
+        const key = String(frame.group_id)
+        if (frame.queue_version < (queueVersions[key] ?? helloQueueVersion)) break // older news
+        queues[key] = frame.length
+        queueVersions[key] = frame.queue_version
         break
+      }
       case 'conversation.assigned': {
         if (frame.conversation.transferred_from_agent_id && !agentNames[frame.conversation.transferred_from_agent_id]) {
           void loadAgentNames()

@@ -26,6 +26,9 @@ class Merchant(Timestamps, Base):
     widget_key: Mapped[str] = mapped_column(String(64), unique=True)
     # HMAC key the merchant's site signs member identities with.
     widget_secret: Mapped[str] = mapped_column(String(64))
+    # Counts the changes of the merchant's queues, each made under the routing lock: queue
+    # frames carry it, so that a client keeps the newest whichever server's frame comes last.
+    queue_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class User(Timestamps, Base):

@@ -33,7 +33,7 @@ from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut, S
 from kefu.database.base import table, utcnow
 from kefu.exceptions import Conflict, InvalidInput, NotFound
 from kefu.realtime import protocol as p
-from kefu.realtime.hub import Event, Hub, agent_channel, agents_channel, room_channel
+from kefu.realtime.hub import Event, Hub, agent_channel, room_channel
 from kefu.routing import actions as routing
 from kefu.routing import service as routing_service
 
@@ -267,18 +267,9 @@ async def do_start_conversation(
     await session.flush()
     session.add(_event(conv, "created"))
     await session.flush()
-    await routing.dispatch_locked(session, hub, merchant_id=visitor.merchant_id)
-    await session.refresh(conv)
-    if conv.state == ConversationState.queued:
-        position = await routing_service.position(session, conversation=conv)
-        length = await routing_service.queue_ids(session, merchant_id=conv.merchant_id, group_id=group_id)
-        await session.commit()
-        await hub.publish_all(
-            [
-                (room_channel(visitor.id), p.Queued(conversation_id=conv.id, position=position)),
-                (agents_channel(conv.merchant_id), p.QueueUpdated(group_id=group_id, length=len(length))),
-            ]
-        )
+    # Routed at once if someone can take it; if not, its place is published from the same
+    # transaction (see routing.queue_events).
+    await routing.dispatch_locked(session, hub, merchant_id=visitor.merchant_id, arrived=conv)
     hub.nudge_monitor(conv.merchant_id)
     return conv
 
@@ -435,6 +426,8 @@ async def do_close_conversation(
 ) -> bool:
     """End a record (agent, visitor or system); frees the agent's slot and drains the queue."""
     was_queued = conv.state == ConversationState.queued
+    if was_queued:  # the queue changes: under the routing lock, like every change of it
+        await routing.lock_merchant_routing(session, conv.merchant_id)
     if not await _end(session, conv, reason, only_if_due=only_if_due):
         await session.commit()
         return False
@@ -447,13 +440,13 @@ async def do_close_conversation(
     }
     note = await _system_message(session, visitor, conv, texts.get(reason, "对话已结束"))
     agent_id = conv.agent_id
-    await session.commit()
     frame = p.Closed(conversation_id=conv.id, reason=reason.value)
     events: list[Event] = [*_message_events(note, visitor.id, agent_id), (room_channel(visitor.id), frame)]
     if agent_id is not None:
         events.append((agent_channel(agent_id), frame))
     if was_queued:
-        events += await routing.queue_events(session, merchant_id=conv.merchant_id, groups={conv.group_id})
+        events += await routing.queue_events(session, merchant_id=conv.merchant_id, left={conv.group_id})
+    await session.commit()
     await hub.publish_all(events)
     hub.nudge_monitor(conv.merchant_id)
     await routing.do_dispatch(session, hub, merchant_id=conv.merchant_id)

@@ -169,7 +169,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         if opened.first and view.agent_id is not None:
             await _tell_presence(s.hub, view, online=True)
         await _visitor_hello(
-            s, view, online=opened.online, position=opened.position, start=start, group_id=group_id
+            s, view, online=opened.online, place=opened.place, start=start, group_id=group_id
         )
 
         async def handle(frame: Any) -> None:
@@ -225,9 +225,9 @@ async def visitor_socket(websocket: WebSocket) -> None:
                 case p.Sync():
                     now = await service.visitor_view(session, visitor_id=visitor_id)
                     assert now is not None
-                    online, position = await visitor_state(session, now)
+                    online, place = await visitor_state(session, now)
                     await session.commit()
-                    await _visitor_hello(s, now, online=online, position=position, start=False)
+                    await _visitor_hello(s, now, online=online, place=place, start=False)
 
         await s.loop(p.visitor_frames.validate_json, handle)
     finally:
@@ -252,18 +252,23 @@ async def _visitor_hello(
     view: service.VisitorView,
     *,
     online: bool,
-    position: int | None,
+    place: tuple[int, int] | None,
     start: bool,
     group_id: int | None = None,
 ) -> None:
     """The first frame (and the answer to ``sync``); starts a record when the visitor may chat."""
     out = None
+    position, version = place or (None, None)
     if view.conversation_id is not None and view.state is not None:
         agent = (
             AgentCard(nickname=view.agent_nickname or "", avatar=view.agent_avatar) if view.agent_id else None
         )
         out = p.VisitorConversation(
-            id=view.conversation_id, state=view.state.value, agent=agent, position=position
+            id=view.conversation_id,
+            state=view.state.value,
+            agent=agent,
+            position=position,
+            queue_version=version,
         )
     elif start and online:
         async with s.session() as session:
@@ -271,10 +276,12 @@ async def _visitor_hello(
             conv = await actions.do_start_conversation(session, s.hub, visitor=visitor, group_id=group_id)
             user = await session.get(User, conv.agent_id) if conv.agent_id else None
             queued = conv.state == ConversationState.queued
-            position = await routing.position(session, conversation=conv) if queued else None
+            position, version = await routing.place(session, conversation=conv) if queued else (None, None)
             await session.commit()
         agent = AgentCard(nickname=user.nickname, avatar=user.avatar_url) if user else None
-        out = p.VisitorConversation(id=conv.id, state=conv.state.value, agent=agent, position=position)
+        out = p.VisitorConversation(
+            id=conv.id, state=conv.state.value, agent=agent, position=position, queue_version=version
+        )
     # Sent directly (not through the channel) so that it arrives before anything queued after it.
     s.conn.send_frame(p.VisitorHello(room=view.room, online=online, conversation=out, last_seq=view.last_seq))
 
@@ -464,6 +471,7 @@ async def _agent_hello(session: AsyncSession, actor: Actor) -> p.AgentHello:
     rows = await service.list_for_workspace(session, agent_id=actor.id)
     online = await service.online_visitor_ids(session, visitor_ids=[v.id for _, v in rows])
     last = await service.last_messages(session, conversation_ids=[c.id for c, _ in rows])
+    version = await routing.queue_version(session, merchant_id=actor.merchant_id)  # before the lengths
     lengths = await routing.queue_lengths(session, merchant_id=actor.merchant_id)
     groups = await agents_service.group_ids_of(session, agent_ids=[actor.id])
     return p.AgentHello(
@@ -480,6 +488,8 @@ async def _agent_hello(session: AsyncSession, actor: Actor) -> p.AgentHello:
         },
         conversations=[ConversationOut.of(c, v, online=v.id in online, last=last.get(c.id)) for c, v in rows],
         queues=[
-            p.QueueUpdated(group_id=g, length=n) for g, n in sorted(lengths.items(), key=lambda x: x[0] or 0)
+            p.QueueUpdated(group_id=g, length=n, queue_version=version)
+            for g, n in sorted(lengths.items(), key=lambda x: x[0] or 0)
         ],
+        queue_version=version,
     )

@@ -202,6 +202,7 @@ class VisitorConversation(BaseModel):
     state: str
     agent: AgentCard | None
     position: int | None
+    queue_version: int | None = None  # with a position: see Queued
 
 
 class VisitorHello(ServerFrame):
@@ -213,9 +214,14 @@ class VisitorHello(ServerFrame):
 
 
 class Queued(ServerFrame):
+    """The visitor's place in the queue. Frames of several servers may arrive out of order: a
+    client shows the position with the highest ``queue_version`` (the merchant's count of queue
+    changes; a hello's position is as new as its version, or newer)."""
+
     type: Literal["conversation.queued"] = "conversation.queued"
     conversation_id: int
     position: int
+    queue_version: int
 
 
 class AssignedToVisitor(ServerFrame):
@@ -265,9 +271,12 @@ class VisitorPresence(ServerFrame):
 
 
 class QueueUpdated(ServerFrame):
+    """A queue's length; as with Queued, the highest ``queue_version`` is the newest."""
+
     type: Literal["queue.updated"] = "queue.updated"
     group_id: int | None
     length: int
+    queue_version: int
 
 
 class StatusChanged(ServerFrame):
@@ -305,4 +314,5 @@ class AgentHello(ServerFrame):
     type: Literal["hello"] = "hello"
     agent: dict[str, Any]
     conversations: list[ConversationOut]
-    queues: list[QueueUpdated]
+    queues: list[QueueUpdated]  # the queues someone waits in; the others are empty
+    queue_version: int  # what ``queues`` is as new as

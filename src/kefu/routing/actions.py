@@ -13,7 +13,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts import service as accounts
-from kefu.accounts.models import User
+from kefu.accounts.models import Merchant, User
 from kefu.agents.models import AgentState, AgentStatus
 from kefu.auth.access import Actor
 from kefu.conversations.models import Conversation, ConversationEvent, ConversationState, Visitor
@@ -111,16 +111,28 @@ async def do_dispatch(session: AsyncSession, hub: Hub, *, merchant_id: int) -> i
     return await dispatch_locked(session, hub, merchant_id=merchant_id)
 
 
-async def dispatch_locked(session: AsyncSession, hub: Hub, *, merchant_id: int) -> int:
+async def dispatch_locked(
+    session: AsyncSession, hub: Hub, *, merchant_id: int, arrived: Conversation | None = None
+) -> int:
     """``do_dispatch`` in a transaction that already holds the merchant's routing lock (and
-    may have just queued a record); commits, then publishes."""
-    if not await service.has_capacity(session, merchant_id=merchant_id):
-        await session.commit()
-        return 0
+    may have just queued ``arrived``); commits, then publishes."""
+    events: list[Event] = []
+    left: set[int | None] = set()  # groups whose queue lost members
+    if await service.has_capacity(session, merchant_id=merchant_id):
+        events, left = await _assign_waiting(session, merchant_id)
+    events += await queue_events(session, merchant_id=merchant_id, left=left, arrived=arrived)
+    await session.commit()
+    await hub.publish_all(events)
+    if left:
+        hub.nudge_monitor(merchant_id)
+    return sum(1 for _, f in events if isinstance(f, p.AssignedToAgent))
+
+
+async def _assign_waiting(session: AsyncSession, merchant_id: int) -> tuple[list[Event], set[int | None]]:
+    """Assign every waiting record someone can take; the events and the groups that lost some."""
     waiting = await service.queued(session, merchant_id=merchant_id)
     if not waiting:
-        await session.commit()
-        return 0
+        return [], set()
     strategy = (await accounts.get_settings(session, merchant_id=merchant_id)).routing_strategy
     pools: dict[int | None, list[Candidate]] = {}
     events: list[Event] = []
@@ -152,23 +164,60 @@ async def dispatch_locked(session: AsyncSession, hub: Hub, *, merchant_id: int) 
                             other[i] = Candidate(c.agent_id, c.active_count + 1, c.max_concurrent, utcnow())
                         break
             break
-    await session.commit()
-    events += await queue_events(session, merchant_id=merchant_id, groups=touched)
-    await hub.publish_all(events)
-    if touched:
-        hub.nudge_monitor(merchant_id)
-    return sum(1 for _, f in events if isinstance(f, p.AssignedToAgent))
+    return events, touched
 
 
-async def queue_events(session: AsyncSession, *, merchant_id: int, groups: set[int | None]) -> list[Event]:
-    """New positions for everyone still waiting in the groups, and the lengths for agents."""
+async def next_queue_version(session: AsyncSession, *, merchant_id: int) -> int:
+    """Count one more change of the merchant's queues; the caller holds the routing lock, so
+    versions follow the order in which the changes (and the snapshots they publish) were made."""
+    version = await session.scalar(
+        update(Merchant)
+        .where(Merchant.id == merchant_id)
+        .values(queue_version=Merchant.queue_version + 1)
+        .returning(Merchant.queue_version)
+        .execution_options(synchronize_session=False)
+    )
+    return version or 0
+
+
+async def queue_events(
+    session: AsyncSession, *, merchant_id: int, left: set[int | None], arrived: Conversation | None = None
+) -> list[Event]:
+    """The frames for a change of the merchant's queues, computed inside the transaction that
+    made it (under the routing lock) and stamped with a new queue version: every visitor still
+    waiting in a group that lost members gets their new position, the one who ``arrived`` (at
+    the end of their queue) gets theirs, and agents get the lengths."""
+    joined = arrived is not None and arrived.state == ConversationState.queued
+    if not left and not joined:
+        return []
+    version = await next_queue_version(session, merchant_id=merchant_id)
     events: list[Event] = []
-    for group_id in groups:
+    for group_id in sorted(left, key=lambda g: g or 0):
         ids = await service.queue_ids(session, merchant_id=merchant_id, group_id=group_id)
-        events.append((agents_channel(merchant_id), p.QueueUpdated(group_id=group_id, length=len(ids))))
+        events.append(
+            (
+                agents_channel(merchant_id),
+                p.QueueUpdated(group_id=group_id, length=len(ids), queue_version=version),
+            )
+        )
         events += [
-            (room_channel(visitor_id), p.Queued(conversation_id=conv_id, position=n))
+            (room_channel(visitor_id), p.Queued(conversation_id=conv_id, position=n, queue_version=version))
             for n, (conv_id, visitor_id) in enumerate(ids, start=1)
+        ]
+    if arrived is not None and joined and arrived.group_id not in left:
+        # Nobody else moved: only the newcomer's place, and the longer queue.
+        group_id = arrived.group_id
+        length = await service.queue_length(session, merchant_id=merchant_id, group_id=group_id)
+        place = await service.position(session, conversation=arrived)
+        events += [
+            (
+                room_channel(arrived.visitor_id),
+                p.Queued(conversation_id=arrived.id, position=place, queue_version=version),
+            ),
+            (
+                agents_channel(merchant_id),
+                p.QueueUpdated(group_id=group_id, length=length, queue_version=version),
+            ),
         ]
     return events
 
@@ -193,8 +242,8 @@ async def do_accept(session: AsyncSession, hub: Hub, *, actor: Actor, group_id: 
     agent = await session.get(User, actor.id)
     assert visitor is not None and agent is not None
     events = await assign(session, conv, visitor, agent, by="accept")
+    events += await queue_events(session, merchant_id=actor.merchant_id, left={conv.group_id})
     await session.commit()
-    events += await queue_events(session, merchant_id=actor.merchant_id, groups={conv.group_id})
     await hub.publish_all(events)
     hub.nudge_monitor(actor.merchant_id)
     return conv

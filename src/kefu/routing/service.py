@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kefu.accounts.models import MerchantSettings, User
+from kefu.accounts.models import Merchant, MerchantSettings, User
 from kefu.agents.models import AgentGroup, AgentState, AgentStatus
 from kefu.conversations.models import Conversation, ConversationState
 from kefu.database.base import table, utcnow
@@ -117,6 +117,43 @@ async def position_of(
         .where(_queue(merchant_id, group_id), table(Conversation).c.id < conversation_id)
     )
     return (ahead or 0) + 1
+
+
+async def queue_length(session: AsyncSession, *, merchant_id: int, group_id: int | None) -> int:
+    return (
+        await session.scalar(
+            select(func.count()).select_from(Conversation).where(_queue(merchant_id, group_id))
+        )
+    ) or 0
+
+
+async def place(session: AsyncSession, *, conversation: Conversation) -> tuple[int, int]:
+    """A waiting conversation's position, and the queue version that position is as new as."""
+    return await place_of(
+        session,
+        merchant_id=conversation.merchant_id,
+        group_id=conversation.group_id,
+        conversation_id=conversation.id,
+    )
+
+
+async def place_of(
+    session: AsyncSession, *, merchant_id: int, group_id: int | None, conversation_id: int
+) -> tuple[int, int]:
+    """``place`` by ids."""
+    version = await queue_version(session, merchant_id=merchant_id)
+    return await position_of(
+        session, merchant_id=merchant_id, group_id=group_id, conversation_id=conversation_id
+    ), version
+
+
+async def queue_version(session: AsyncSession, *, merchant_id: int) -> int:
+    """How many times the merchant's queues have changed (see routing.actions.next_queue_version).
+
+    Read it before the positions or lengths it goes with: they are then at least as new as
+    the version says, and a client may drop any frame that is not newer.
+    """
+    return (await session.scalar(select(Merchant.queue_version).where(Merchant.id == merchant_id))) or 0
 
 
 async def queue_lengths(session: AsyncSession, *, merchant_id: int) -> dict[int | None, int]:

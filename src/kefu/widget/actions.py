@@ -124,7 +124,7 @@ class OpenedSocket:
     view: VisitorView
     first: bool  # the visitor's first socket anywhere: their agent hears they are online
     online: bool  # someone can serve them now
-    position: int | None  # in the queue, when they wait
+    place: tuple[int, int] | None  # in the queue, when they wait: (position, queue version)
 
 
 async def do_open_visitor_sockets(
@@ -147,7 +147,7 @@ async def do_open_visitor_sockets(
         counts={i: (merchants[i], n) for i, n in opening.items()},
     )
     online: dict[int, bool] = {}
-    states: dict[int, tuple[bool, int | None]] = {}
+    states: dict[int, tuple[bool, tuple[int, int] | None]] = {}
     for view in genuine:
         if view is not None and view.id not in states:
             states[view.id] = await visitor_state(session, view, online)
@@ -167,18 +167,18 @@ async def do_open_visitor_sockets(
 
 async def visitor_state(
     session: AsyncSession, view: VisitorView, online: dict[int, bool] | None = None
-) -> tuple[bool, int | None]:
+) -> tuple[bool, tuple[int, int] | None]:
     """Whether anyone can serve the visitor now (memoised per merchant in ``online``), and
-    their place in the queue when they wait."""
+    their place in the queue when they wait (see routing.service.place)."""
     online = {} if online is None else online
     if view.merchant_id not in online:
         online[view.merchant_id] = await routing.can_serve_now(session, merchant_id=view.merchant_id)
-    position = None
+    place = None
     if view.state == ConversationState.queued and view.conversation_id is not None:
-        position = await routing.position_of(
+        place = await routing.place_of(
             session,
             merchant_id=view.merchant_id,
             group_id=view.group_id,
             conversation_id=view.conversation_id,
         )
-    return online[view.merchant_id], position
+    return online[view.merchant_id], place

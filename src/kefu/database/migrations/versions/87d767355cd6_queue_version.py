@@ -1,7 +1,7 @@
 """queue version
 
 Revision ID: 87d767355cd6
-Revises: a09acc01cdb0
+Revises: 75e84f53e307
 Create Date: 2026-11-23 12:27:43.524509
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "87d767355cd6"
-down_revision: str | None = "a09acc01cdb0"
+down_revision: str | None = "75e84f53e307"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

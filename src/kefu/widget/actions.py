@@ -7,9 +7,11 @@ import secrets
 from collections import Counter
 from dataclasses import dataclass
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts import service as accounts
+from kefu.accounts.models import Merchant
 from kefu.agents import presence
 from kefu.agents import service as agents
 from kefu.auth.security import member_signature
@@ -17,7 +19,7 @@ from kefu.auth.visitor import VisitorClaim, make_visitor_token, read_visitor_tok
 from kefu.conversations import service as conversations
 from kefu.conversations.models import ConversationState, Visitor
 from kefu.conversations.service import VisitorView
-from kefu.database.base import utcnow
+from kefu.database.base import table, utcnow
 from kefu.exceptions import InvalidInput, KefuError, NotFound
 from kefu.routing import service as routing
 from kefu.widget.schemas import SessionIn
@@ -38,10 +40,20 @@ async def _new_room(session: AsyncSession, merchant_id: int) -> str:
             return room
 
 
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    visitor_id: int
+    merchant_id: int
+    room: str
+    token: str
+    merchant_name: str
+    new: bool  # a first visit: nothing left from before
+
+
 async def do_open_session(
     session: AsyncSession, *, secret: str, data: SessionIn, ip: str | None, user_agent: str | None
-) -> tuple[Visitor, str, str]:
-    """The visitor for this session, their token, and the merchant's name."""
+) -> OpenedSession:
+    """The visitor for this session (new, returning, or a member's), and their token."""
     merchant = await accounts.get_by_widget_key(session, widget_key=data.widget_key)
     if merchant is None:
         raise NotFound("客服插件", "Widget key")
@@ -69,6 +81,10 @@ async def do_open_session(
             visitor = member_visitor
         elif visitor is not None and visitor.member_id is not None:
             visitor = None  # another member's browser: start afresh
+    if visitor is None and data.member is None:
+        return await _new_visitor(
+            session, secret=secret, merchant=merchant, data=data, ip=ip, user_agent=user_agent
+        )
     if visitor is None:
         visitor = Visitor(
             merchant_id=merchant.id,
@@ -88,10 +104,57 @@ async def do_open_session(
     visitor.user_agent = (user_agent or "")[:500] or None
     visitor.last_seen_at = utcnow()
     await session.flush()
-    token = make_visitor_token(secret, merchant_id=merchant.id, visitor_id=visitor.id, key=visitor.token_key)
-    name = merchant.name
+    opened = OpenedSession(
+        visitor.id,
+        merchant.id,
+        visitor.room,
+        make_visitor_token(secret, merchant_id=merchant.id, visitor_id=visitor.id, key=visitor.token_key),
+        merchant.name,
+        new=False,
+    )
     await session.commit()
-    return visitor, token, name
+    return opened
+
+
+_INSERT_VISITOR = insert(table(Visitor)).returning(table(Visitor).c.id)
+
+
+async def _new_visitor(
+    session: AsyncSession,
+    *,
+    secret: str,
+    merchant: Merchant,
+    data: SessionIn,
+    ip: str | None,
+    user_agent: str | None,
+) -> OpenedSession:
+    """The most common session, a first visit, in two plain statements."""
+    room, key = await _new_room(session, merchant.id), secrets.token_urlsafe(12)
+    visitor_id = await session.scalar(
+        _INSERT_VISITOR,
+        {
+            "merchant_id": merchant.id,
+            "room": room,
+            "token_key": key,
+            "nickname": data.nickname,
+            "page_url": data.page_url,
+            "page_title": data.page_title,
+            "ip": ip,
+            "user_agent": (user_agent or "")[:500] or None,
+            "last_seen_at": utcnow(),
+        },
+    )
+    assert visitor_id is not None
+    opened = OpenedSession(
+        visitor_id,
+        merchant.id,
+        room,
+        make_visitor_token(secret, merchant_id=merchant.id, visitor_id=visitor_id, key=key),
+        merchant.name,
+        new=True,
+    )
+    await session.commit()
+    return opened
 
 
 async def visitor_for_token(session: AsyncSession, *, secret: str, token: str | None) -> Visitor | None:

@@ -25,20 +25,20 @@ def _ip(request: Request) -> str | None:
 
 @router.post("/sessions")
 async def open_session(body: SessionIn, request: Request, session: SessionDep) -> SessionOut:
-    visitor, token, name = await actions.do_open_session(
+    opened = await actions.do_open_session(
         session,
         secret=request.app.state.secret_key,
         data=body,
         ip=_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
-    online = await can_serve_now(session, merchant_id=visitor.merchant_id)
-    left = await offline_service.list_for_visitor(session, visitor_id=visitor.id)
+    online = await can_serve_now(session, merchant_id=opened.merchant_id)
+    left = [] if opened.new else await offline_service.list_for_visitor(session, visitor_id=opened.visitor_id)
     return SessionOut(
-        visitor_token=token,
-        room=visitor.room,
+        visitor_token=opened.token,
+        room=opened.room,
         online=online,
-        merchant_name=name,
+        merchant_name=opened.merchant_name,
         offline_messages=[VisitorOfflineMessage.model_validate(m) for m in left],
     )
 

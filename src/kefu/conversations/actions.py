@@ -242,35 +242,83 @@ async def do_redeliver_message(session: AsyncSession, hub: Hub, *, sent: Sent) -
     await hub.publish_all(_message_events(sent.message, sent.visitor_id, agent_id))
 
 
-async def do_start_conversation(
-    session: AsyncSession, hub: Hub, *, visitor: Visitor, group_id: int | None
-) -> Conversation:
-    """A new visitor-initiated record: queued, then routed at once when someone can take it."""
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    visitor_id: int
+    merchant_id: int
+    group_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A visitor's open record as the start left it: routed to an agent, or waiting."""
+
+    conversation_id: int
+    state: ConversationState
+    agent: AgentCard | None
+    place: tuple[int, int] | None  # (position, queue version) while it waits
+
+
+async def do_start_conversations(
+    session: AsyncSession, hub: Hub, requests: list[StartRequest]
+) -> list[Started]:
+    """New visitor-initiated records, many in one transaction (see GroupCommit): queued, then
+    routed at once when someone can take them. A visitor who has an open record keeps it."""
     # Created and dispatched under the routing lock, in one transaction: ids then commit in id
     # order, so id order is arrival order on every server (the queue is FIFO by id, and a
     # position counts only committed rows), and one lock round serves both steps.
-    await routing.lock_merchant_routing(session, visitor.merchant_id)
+    merchants = sorted({r.merchant_id for r in requests})
+    for merchant_id in merchants:
+        await routing.lock_merchant_routing(session, merchant_id)
     # Two sockets of one visitor (two tabs, maybe on two servers) may both get here.
-    existing = await service.get_open_for_visitor(session, visitor_id=visitor.id)
-    if existing is not None:
-        await session.commit()
-        return existing
-    conv = Conversation(
-        merchant_id=visitor.merchant_id,
-        visitor_id=visitor.id,
-        group_id=group_id,
-        state=ConversationState.queued,
-        initiation=Initiation.visitor,
-        created_at=utcnow(),
-    )
-    session.add(conv)
+    records = {
+        c.visitor_id: c
+        for c in await service.open_records(session, visitor_ids=[r.visitor_id for r in requests])
+    }
+    arrived: list[Conversation] = []
+    for r in requests:
+        if r.visitor_id not in records:
+            conv = records[r.visitor_id] = Conversation(
+                merchant_id=r.merchant_id,
+                visitor_id=r.visitor_id,
+                group_id=r.group_id,
+                state=ConversationState.queued,
+                initiation=Initiation.visitor,
+                created_at=utcnow(),
+            )
+            arrived.append(conv)
+    session.add_all(arrived)
     await session.flush()
-    session.add(_event(conv, "created"))
+    session.add_all([_event(conv, "created") for conv in arrived])
     await session.flush()
-    # Routed at once if someone can take it; if not, its place is published from the same
-    # transaction (see routing.queue_events).
-    await routing.dispatch_locked(session, hub, merchant_id=visitor.merchant_id, arrived=conv)
-    hub.nudge_monitor(conv.merchant_id)
+    events: list[Event] = []
+    for merchant_id in merchants:
+        mine = [c for c in arrived if c.merchant_id == merchant_id]
+        events += await routing.dispatch_events(session, hub, merchant_id=merchant_id, arrived=mine)
+    places = {f.conversation_id: (f.position, f.queue_version) for _, f in events if isinstance(f, p.Queued)}
+    out = []
+    for r in requests:
+        conv = records[r.visitor_id]
+        agent = await session.get(User, conv.agent_id) if conv.agent_id else None
+        place = places.get(conv.id)
+        if place is None and conv.state == ConversationState.queued:
+            place = await routing_service.place(session, conversation=conv)
+        out.append(Started(conv.id, conv.state, agent_card(agent) if agent else None, place))
+    await session.commit()
+    await hub.publish_all(events)
+    for merchant_id in {c.merchant_id for c in arrived}:
+        hub.nudge_monitor(merchant_id)
+    return out
+
+
+async def do_start_conversation(
+    session: AsyncSession, hub: Hub, *, visitor: Visitor, group_id: int | None
+) -> Conversation:
+    """One visitor's new record (or the open one they have)."""
+    request = StartRequest(visitor.id, visitor.merchant_id, group_id)
+    (started,) = await do_start_conversations(session, hub, [request])
+    conv = await session.get(Conversation, started.conversation_id)
+    assert conv is not None
     return conv
 
 

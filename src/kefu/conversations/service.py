@@ -116,6 +116,17 @@ async def get_open_for_visitor(session: AsyncSession, *, visitor_id: int) -> Con
     ).first()
 
 
+async def open_records(session: AsyncSession, *, visitor_ids: Sequence[int]) -> Sequence[Conversation]:
+    """The open records of these visitors (at most one each)."""
+    return (
+        await session.scalars(
+            select(Conversation)
+            .where(Conversation.visitor_id.in_(set(visitor_ids)), Conversation.state.in_(OPEN_STATES))
+            .order_by(Conversation.id)
+        )
+    ).all()
+
+
 async def get_latest_for_visitor(session: AsyncSession, *, visitor_id: int) -> Conversation | None:
     """The visitor's newest record that a person served or is serving (not a handed-on one)."""
     return (

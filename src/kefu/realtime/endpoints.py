@@ -15,14 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kefu.accounts import service as accounts
-from kefu.accounts.models import User
 from kefu.agents import actions as agents
 from kefu.agents import presence
 from kefu.agents import service as agents_service
 from kefu.auth.access import COOKIE_NAME, Actor, actor_for_token, token_from
 from kefu.auth.visitor import VisitorClaim, read_visitor_token
 from kefu.conversations import actions, service
-from kefu.conversations.models import ConversationState, Sender, Visitor
+from kefu.conversations.models import Sender, Visitor
 from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut
 from kefu.database.group_commit import GroupCommit
 from kefu.errors import describe_validation
@@ -48,6 +47,7 @@ class Socket:
         self.db = state.db
         self.hub: Hub = state.hub
         self.messages: GroupCommit[actions.SendRequest, actions.Sent | None] = state.messages
+        self.starts: GroupCommit[actions.StartRequest, actions.Started] = state.starts
         self.secret: str = state.secret_key
         self.server_id: str = state.server_id
         self.lang = websocket.query_params.get("lang") or pick_language(
@@ -271,16 +271,16 @@ async def _visitor_hello(
             queue_version=version,
         )
     elif start and online:
-        async with s.session() as session:
-            visitor = await _visitor(session, view.id)
-            conv = await actions.do_start_conversation(session, s.hub, visitor=visitor, group_id=group_id)
-            user = await session.get(User, conv.agent_id) if conv.agent_id else None
-            queued = conv.state == ConversationState.queued
-            position, version = await routing.place(session, conversation=conv) if queued else (None, None)
-            await session.commit()
-        agent = AgentCard(nickname=user.nickname, avatar=user.avatar_url) if user else None
+        # Visitors arriving together start their records in one transaction.
+        request = actions.StartRequest(view.id, view.merchant_id, group_id)
+        started = await s.starts.submit(request)
+        position, version = started.place or (None, None)
         out = p.VisitorConversation(
-            id=conv.id, state=conv.state.value, agent=agent, position=position, queue_version=version
+            id=started.conversation_id,
+            state=started.state.value,
+            agent=started.agent,
+            position=position,
+            queue_version=version,
         )
     # Sent directly (not through the channel) so that it arrives before anything queued after it.
     s.conn.send_frame(p.VisitorHello(room=view.room, online=online, conversation=out, last_seq=view.last_seq))

@@ -9,6 +9,8 @@ SQLite there is one writer anyway. See docs/subsystems/routing.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -112,20 +114,29 @@ async def do_dispatch(session: AsyncSession, hub: Hub, *, merchant_id: int) -> i
 
 
 async def dispatch_locked(
-    session: AsyncSession, hub: Hub, *, merchant_id: int, arrived: Conversation | None = None
+    session: AsyncSession, hub: Hub, *, merchant_id: int, arrived: Sequence[Conversation] = ()
 ) -> int:
     """``do_dispatch`` in a transaction that already holds the merchant's routing lock (and
     may have just queued ``arrived``); commits, then publishes."""
+    events = await dispatch_events(session, hub, merchant_id=merchant_id, arrived=arrived)
+    await session.commit()
+    await hub.publish_all(events)
+    return sum(1 for _, f in events if isinstance(f, p.AssignedToAgent))
+
+
+async def dispatch_events(
+    session: AsyncSession, hub: Hub, *, merchant_id: int, arrived: Sequence[Conversation] = ()
+) -> list[Event]:
+    """Assign what can be assigned, under the routing lock the caller holds; the frames to
+    publish once the caller has committed."""
     events: list[Event] = []
     left: set[int | None] = set()  # groups whose queue lost members
     if await service.has_capacity(session, merchant_id=merchant_id):
         events, left = await _assign_waiting(session, merchant_id)
     events += await queue_events(session, merchant_id=merchant_id, left=left, arrived=arrived)
-    await session.commit()
-    await hub.publish_all(events)
     if left:
         hub.nudge_monitor(merchant_id)
-    return sum(1 for _, f in events if isinstance(f, p.AssignedToAgent))
+    return events
 
 
 async def _assign_waiting(session: AsyncSession, merchant_id: int) -> tuple[list[Event], set[int | None]]:
@@ -181,13 +192,16 @@ async def next_queue_version(session: AsyncSession, *, merchant_id: int) -> int:
 
 
 async def queue_events(
-    session: AsyncSession, *, merchant_id: int, left: set[int | None], arrived: Conversation | None = None
+    session: AsyncSession, *, merchant_id: int, left: set[int | None], arrived: Sequence[Conversation] = ()
 ) -> list[Event]:
     """The frames for a change of the merchant's queues, computed inside the transaction that
     made it (under the routing lock) and stamped with a new queue version: every visitor still
-    waiting in a group that lost members gets their new position, the one who ``arrived`` (at
-    the end of their queue) gets theirs, and agents get the lengths."""
-    joined = arrived is not None and arrived.state == ConversationState.queued
+    waiting in a group that lost members gets their new position, those who ``arrived`` (at
+    the end of their queue) get theirs, and agents get the lengths."""
+    joined: dict[int | None, list[Conversation]] = {}
+    for conv in sorted(arrived, key=lambda c: c.id):
+        if conv.state == ConversationState.queued and conv.group_id not in left:
+            joined.setdefault(conv.group_id, []).append(conv)
     if not left and not joined:
         return []
     version = await next_queue_version(session, merchant_id=merchant_id)
@@ -204,21 +218,24 @@ async def queue_events(
             (room_channel(visitor_id), p.Queued(conversation_id=conv_id, position=n, queue_version=version))
             for n, (conv_id, visitor_id) in enumerate(ids, start=1)
         ]
-    if arrived is not None and joined and arrived.group_id not in left:
-        # Nobody else moved: only the newcomer's place, and the longer queue.
-        group_id = arrived.group_id
+    for group_id, newcomers in joined.items():
+        # Nobody else moved: only the newcomers' places (the last ones, as the newest ids
+        # under the lock), and the longer queue.
         length = await service.queue_length(session, merchant_id=merchant_id, group_id=group_id)
-        place = await service.position(session, conversation=arrived)
+        first = length - len(newcomers) + 1
         events += [
             (
-                room_channel(arrived.visitor_id),
-                p.Queued(conversation_id=arrived.id, position=place, queue_version=version),
-            ),
+                room_channel(conv.visitor_id),
+                p.Queued(conversation_id=conv.id, position=n, queue_version=version),
+            )
+            for n, conv in enumerate(newcomers, start=first)
+        ]
+        events.append(
             (
                 agents_channel(merchant_id),
                 p.QueueUpdated(group_id=group_id, length=length, queue_version=version),
-            ),
-        ]
+            )
+        )
     return events
 
 

@@ -101,7 +101,9 @@ async def _no_receive() -> Message:  # pragma: no cover - a JSONResponse never r
 
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1")
+    # Routes are matched in order, one by one: the visitors' (the most requests) come first.
     for router in (
+        widget_router,
         auth_router,
         accounts_router,
         agents_router,
@@ -112,7 +114,6 @@ def api_router() -> APIRouter:
         kb_router,
         monitor_router,
         uploads_router,
-        widget_router,
     ):
         api.include_router(router)
     return api
@@ -182,6 +183,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.secret_key = secret_key
     errors.install(app)
+    app.add_api_websocket_route("/ws/visitor", visitor_socket)
+    app.add_api_websocket_route("/ws/agent", agent_socket)
     app.include_router(api_router())
 
     @app.get("/healthz", tags=["health"])
@@ -193,8 +196,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
-    app.add_api_websocket_route("/ws/visitor", visitor_socket)
-    app.add_api_websocket_route("/ws/agent", agent_socket)
     app.include_router(uploads_public)
     web.mount(app)
     app.add_middleware(BodyLimit)

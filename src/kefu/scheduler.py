@@ -23,8 +23,8 @@ from kefu.conversations import service as conversation_service
 from kefu.conversations.models import Conversation, ConversationState
 from kefu.database.engine import Database
 from kefu.realtime import protocol as p
-from kefu.realtime.hub import Hub, agent_channel
-from kefu.routing.actions import do_dispatch
+from kefu.realtime.hub import Hub, agent_channel, agents_channel, room_channel
+from kefu.routing.actions import do_dispatch, do_republish_queues
 
 log = logging.getLogger("kefu.timers")
 SLOW_EVERY = 5.0  # seconds between heartbeats, dead-server sweeps and queue sweeps
@@ -58,8 +58,8 @@ class Scheduler:
         """Beat once and, when this is the only server, forget sockets of earlier runs now."""
         async with self.db.session() as session:
             await presence.do_heartbeat(session, server_id=self.server_id)
-            if sweep_all:
-                await self._sweep(session, timeout=timedelta(0))
+            if sweep_all:  # nobody is connected yet: no frames to make good
+                await self._sweep(session, timeout=timedelta(0), repair=False)
         self.task = asyncio.create_task(self._loop())
         self.beats = asyncio.create_task(self._beat_loop())
 
@@ -110,19 +110,44 @@ class Scheduler:
             present = self.hub.present()
             if present:
                 log.warning("this server was taken for dead; restoring its presence rows")
-                await presence.do_restore(session, server_id=self.server_id, present=present)
+                visitors = await presence.do_restore(session, server_id=self.server_id, present=present)
+                await self._tell_agents(session, visitors, online=True)
 
-    async def _sweep(self, session: Any, *, timeout: timedelta) -> None:
-        _agents, visitors = await presence.do_sweep_dead_servers(
-            session, server_id=self.server_id, timeout=timeout
+    async def _sweep(self, session: Any, *, timeout: timedelta, repair: bool = True) -> None:
+        swept = await presence.do_sweep_dead_servers(session, server_id=self.server_id, timeout=timeout)
+        await self._tell_agents(session, swept.offline_visitors, online=False)
+        if repair and swept.last_seen is not None:
+            await self._make_good(session, swept)
+
+    async def _tell_agents(self, session: Any, visitor_ids: list[int], *, online: bool) -> None:
+        """``visitor.presence`` to the agents serving these visitors."""
+        views = await conversation_service.visitor_views(session, visitor_ids=visitor_ids)
+        await session.commit()
+        for view in views.values():
+            if view.agent_id is not None and view.conversation_id is not None:
+                frame = p.VisitorPresence(conversation_id=view.conversation_id, online=online)
+                await self.hub.publish(agent_channel(view.agent_id), frame)
+
+    async def _make_good(self, session: Any, swept: presence.Swept) -> None:
+        """What the dead servers committed but may never have published reaches the clients.
+
+        A server killed between a commit and its publishing leaves an assignment, a close or
+        new queue positions that nobody was told about. Which ones is unknown, so every record
+        whose state changed since shortly before the dead servers' last heartbeat counts: its
+        visitor's sockets and its merchant's agents get ``resync`` (they sync from the
+        database), and every visitor waiting at those merchants gets their position again.
+        """
+        assert swept.last_seen is not None
+        changed = await conversation_service.changed_since(
+            session, since=swept.last_seen - self.heartbeat_timeout
         )
-        for visitor_id in visitors:
-            conv = await conversation_service.get_open_for_visitor(session, visitor_id=visitor_id)
-            await session.commit()
-            if conv is not None and conv.agent_id is not None:
-                await self.hub.publish(
-                    agent_channel(conv.agent_id), p.VisitorPresence(conversation_id=conv.id, online=False)
-                )
+        await session.commit()
+        resync = p.Resync(reason="server_lost")
+        for merchant_id in sorted(swept.merchants | {m for m, _ in changed}):
+            await do_republish_queues(session, self.hub, merchant_id=merchant_id)
+            await self.hub.publish(agents_channel(merchant_id), resync)
+        for _, visitor_id in changed:
+            await self.hub.publish(room_channel(visitor_id), resync)
 
     async def _drain_queues(self, session: Any) -> None:
         """A safety net: route anyone still waiting whom an agent could now take."""

@@ -75,6 +75,16 @@ def stop_redis() -> None:
         time.sleep(0.05)
 
 
+def pause_redis_writes(seconds: int) -> None:
+    """Redis holds every PUBLISH (``CLIENT PAUSE … WRITE``) until unpaused or ``seconds`` pass."""
+    pause = ["redis-cli", "CLIENT", "PAUSE", str(seconds * 1000), "WRITE"]
+    subprocess.run(pause, check=True, timeout=10, capture_output=True)  # noqa: S603
+
+
+def unpause_redis() -> None:
+    subprocess.run(["redis-cli", "CLIENT", "UNPAUSE"], check=True, timeout=10, capture_output=True)  # noqa: S607
+
+
 @dataclass
 class Node:
     """One ``kefu serve`` process."""

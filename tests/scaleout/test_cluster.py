@@ -297,6 +297,8 @@ async def test_a_server_taken_for_dead_while_alive_counts_its_sockets_again(clus
         shop = await open_shop(cluster, "admin_stall")
         (dora_p,) = await cluster.create_agents(shop.admin, [("stall_dora", 3)])
         dora = await online_agent(cluster, dora_p, a)
+        vic = await new_visitor(cluster, shop, a, "vic", only_here=True)
+        conv = (await dora.expect("conversation.assigned"))["conversation"]
         rows = await cluster.sql(
             "SELECT server_id FROM presence WHERE kind = 'agent' AND subject_id = :a", a=dora_p.id
         )
@@ -316,6 +318,9 @@ async def test_a_server_taken_for_dead_while_alive_counts_its_sockets_again(clus
         assert state.grace_until is None
         (beat,) = await cluster.sql("SELECT count(*) AS n FROM servers WHERE id = :s", s=server_id)
         assert beat.n == 1
+        # The sweeper told Dora her visitor had left; the restored server tells her he is here.
+        await dora.expect("visitor.presence", conversation_id=conv["id"], online=True)
+        await vic.close()
         await dora.close()
 
 

@@ -8,8 +8,22 @@ from collections import Counter
 from typing import Any
 
 from tests.scaleout.client import Peer
-from tests.scaleout.cluster import HEARTBEAT_TIMEOUT, Cluster, Node, server_logs_on_failure
-from tests.scaleout.helpers import new_visitor, online_agent, open_shop, set_settings
+from tests.scaleout.cluster import (
+    HEARTBEAT_TIMEOUT,
+    Cluster,
+    Node,
+    pause_redis_writes,
+    server_logs_on_failure,
+    unpause_redis,
+)
+from tests.scaleout.helpers import (
+    new_visitor,
+    online_agent,
+    open_shop,
+    set_settings,
+    visitor_socket,
+    widget_session,
+)
 
 MESSAGES = 24  # per visitor, and per agent per conversation (twenty a second each)
 
@@ -151,3 +165,89 @@ async def _timers_fired_elsewhere(cluster: Cluster, timer: dict[str, Any]) -> No
         a=timer["agent_id"],
     )
     assert (closed.n, notes.n, logouts.n) == (1, 1, 1)
+
+
+async def test_what_a_killed_server_never_published_reaches_the_agents_on_the_others(
+    cluster: Cluster,
+) -> None:
+    """A server killed between committing an assignment and publishing it (Redis holds its
+    publish), and the visitors whose sockets it held: the survivors' sweep has the agents
+    resync, so the assignment reaches them, and each visitor is shown online, offline when
+    gone and online again when back."""
+    with server_logs_on_failure(cluster):
+        a, b, c = await cluster.ensure_alive(3)
+        shop = await open_shop(cluster, "admin_lost")
+        (alice_p,) = await cluster.create_agents(shop.admin, [("lost_alice", 5)])
+        alice = await online_agent(cluster, alice_p, b)
+        stays = await new_visitor(cluster, shop, a, "stays", only_here=True)  # will have nowhere to go
+        moves = await new_visitor(cluster, shop, a, "moves")  # reconnects elsewhere at once
+        await alice.wait(lambda: len(_assigned(alice)) == 2, what="two visitors")
+        conv_of = {conv["room"]: conv["id"] for conv in _assigned(alice).values()}
+        stays_id, moves_id = conv_of[stays.session["room"]], conv_of[moves.session["room"]]
+
+        # Vera opens the widget on A while Redis holds every publish: A commits her
+        # assignment to Alice, then waits to publish it — and is killed.
+        vera_session = await widget_session(cluster, shop, a)
+        pause_redis_writes(30)
+        try:
+            opening = asyncio.create_task(visitor_socket(cluster, vera_session, a, "vera"))
+            (row,) = await _eventually(
+                cluster,
+                "SELECT c.id, c.state FROM conversations c JOIN visitors v ON v.id = c.visitor_id "
+                "WHERE v.room = :room AND c.merchant_id = :m",
+                lambda r: r and r[0].state == "active",
+                room=vera_session["room"],
+                m=shop.id,
+            )
+            a.kill()
+        finally:
+            unpause_redis()
+        killed = time.monotonic()
+        await stays.close()
+        vera = await opening  # reconnected to another server, which tells her from the database
+        assert vera.hello is not None and vera.hello["conversation"]["state"] == "active"
+        assert row.id not in _assigned(alice)  # the frame died with A
+
+        # After the heartbeat timeout a survivor sweeps A: Alice resyncs and has Vera, and hears
+        # that the visitor who had nowhere to go left.
+        await alice.wait(lambda: row.id in _in_hellos(alice), timeout=HEARTBEAT_TIMEOUT + 20, what="Vera")
+        found = time.monotonic() - killed
+        await alice.wait(lambda: _shown_online(alice).get(stays_id) is False, what="stays offline")
+        assert _shown_online(alice)[moves_id] is True  # moved at once: never offline
+        # Back, on another server: online again.
+        back = await visitor_socket(cluster, stays.session, c, "stays again")
+        await alice.wait(lambda: _shown_online(alice).get(stays_id) is True, what="stays online again")
+        assert _shown_online(alice) == {stays_id: True, moves_id: True, row.id: True}
+        print(f"\nassignment lost with its server reached the agent {found:.1f}s after the kill")
+        for peer in (alice, moves, vera, back):
+            await peer.close()
+
+
+async def _eventually(
+    cluster: Cluster, query: str, check: Any, timeout: float = 30, **params: Any
+) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await cluster.sql(query, **params)
+        if check(rows):
+            return rows
+        assert time.monotonic() < deadline, rows
+        await asyncio.sleep(0.02)
+
+
+def _in_hellos(agent: Peer) -> set[int]:
+    return {c["id"] for f in agent.inbox if f["type"] == "hello" for c in f["conversations"]}
+
+
+def _shown_online(agent: Peer) -> dict[int, bool]:
+    """Each conversation's visitor online light, as the workspace shows it: from the hellos
+    and the ``visitor.presence`` frames, in the order they came."""
+    shown: dict[int, bool] = {}
+    for frame in agent.inbox:
+        if frame["type"] == "hello":
+            shown = {c["id"]: c["visitor"]["online"] for c in frame["conversations"]}
+        elif frame["type"] == "conversation.assigned":
+            shown[frame["conversation"]["id"]] = frame["conversation"]["visitor"]["online"]
+        elif frame["type"] == "visitor.presence" and frame["conversation_id"] in shown:
+            shown[frame["conversation_id"]] = frame["online"]
+    return shown

@@ -50,4 +50,4 @@ export type AgentServerFrame =
   | ({ type: 'monitor.updated' } & MonitorSnapshot)
   | { type: 'error'; code: string; message: string; ref?: string | null }
   | { type: 'pong' }
-  | { type: 'resync'; reason: 'reconnected' | 'missed' }
+  | { type: 'resync'; reason: 'reconnected' | 'missed' | 'server_lost' }

@@ -16,6 +16,7 @@ exactly one gets them back.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -160,8 +161,9 @@ async def do_heartbeat(session: AsyncSession, *, server_id: str) -> bool:
 
 async def do_restore(
     session: AsyncSession, *, server_id: str, present: Counter[tuple[str, int, int]]
-) -> None:
-    """Count this server's live sockets again after it was swept for dead while alive."""
+) -> list[int]:
+    """Count this server's live sockets again after it was swept for dead while alive; the
+    visitors among them (their agents were told they left, and must hear they are back)."""
     for (kind, subject_id, merchant_id), n in sorted(present.items()):
         await lock_subject(session, kind=kind, subject_id=subject_id)
         await session.execute(
@@ -180,16 +182,27 @@ async def do_restore(
             )
         await session.flush()
     await session.commit()
+    return sorted(subject_id for kind, subject_id, _ in present if kind == VISITOR)
+
+
+@dataclass
+class Swept:
+    """What a sweep of dead servers found."""
+
+    lonely_agents: list[tuple[int, int]] = field(default_factory=list)  # (agent, merchant): no socket left
+    offline_visitors: list[int] = field(default_factory=list)  # no socket left anywhere
+    merchants: set[int] = field(default_factory=set)  # who had sockets on the dead servers
+    # The last sign of life of the dead servers (the oldest): what they changed after it may
+    # never have been published.
+    last_seen: datetime | None = None
 
 
 async def do_sweep_dead_servers(
     session: AsyncSession, *, server_id: str, timeout: timedelta = HEARTBEAT_TIMEOUT
-) -> tuple[list[tuple[int, int]], list[int]]:
-    """Forget the sockets of servers that stopped beating.
-
-    Returns the (agent id, merchant id) pairs left with no socket (their grace period starts)
-    and the visitor ids left offline, so the caller can tell the agents serving them.
-    """
+) -> Swept:
+    """Forget the sockets of servers that stopped beating: the agents left with no socket
+    start their grace period; the caller tells the agents of the visitors gone offline, and
+    has frames the dead servers may have failed to publish made good (see Scheduler)."""
     now = utcnow()
     cutoff = now - timeout
     dead = (
@@ -201,14 +214,17 @@ async def do_sweep_dead_servers(
     ).all()
     # Deleting the heartbeat row is the claim: of several sweepers, one deletes it.
     gone: set[str] = set()
+    seen: list[datetime] = []
     for dead_id in dead:
-        claim = await session.execute(
+        claim = await session.scalar(
             delete(ServerHeartbeat)
             .where(ServerHeartbeat.id == dead_id, ServerHeartbeat.heartbeat_at < cutoff)
+            .returning(ServerHeartbeat.heartbeat_at)
             .execution_options(synchronize_session=False)
         )
-        if getattr(claim, "rowcount", 0):
+        if claim is not None:
             gone.add(dead_id)
+            seen.append(claim)
     # Rows of servers that never beat at all (killed before their first beat) count as dead too.
     orphans = (
         await session.scalars(
@@ -218,9 +234,11 @@ async def do_sweep_dead_servers(
         )
     ).all()
     gone |= set(orphans)
+    if orphans:
+        seen.append(cutoff)
     if not gone:
         await session.commit()
-        return [], []
+        return Swept()
     subjects = (
         await session.execute(
             select(Presence.kind, Presence.subject_id).where(Presence.server_id.in_(gone)).distinct()
@@ -239,15 +257,14 @@ async def do_sweep_dead_servers(
             .execution_options(synchronize_session=False)
         )
     ).all()
-    lonely_agents: list[tuple[int, int]] = []
-    offline_visitors: list[int] = []
+    swept = Swept(merchants={merchant_id for _, _, merchant_id in rows}, last_seen=min(seen))
     for kind, subject_id, merchant_id in sorted(set(rows)):
         if await total_connections(session, kind=kind, subject_id=subject_id):
             continue
         if kind == AGENT:
             await start_grace(session, agent_id=subject_id, merchant_id=merchant_id, now=now)
-            lonely_agents.append((subject_id, merchant_id))
+            swept.lonely_agents.append((subject_id, merchant_id))
         else:
-            offline_visitors.append(subject_id)
+            swept.offline_visitors.append(subject_id)
     await session.commit()
-    return lonely_agents, offline_visitors
+    return swept

@@ -15,6 +15,7 @@ from kefu.auth.access import Actor
 from kefu.conversations.models import (
     OPEN_STATES,
     Conversation,
+    ConversationEvent,
     ConversationState,
     EndReason,
     Message,
@@ -103,6 +104,18 @@ async def room_taken(session: AsyncSession, *, merchant_id: int, room: str) -> b
         select(Visitor.id).where(Visitor.merchant_id == merchant_id, Visitor.room == room)
     )
     return found is not None
+
+
+async def changed_since(session: AsyncSession, *, since: datetime) -> list[tuple[int, int]]:
+    """(merchant id, visitor id) of every record whose state changed at or after ``since``
+    (created, assigned, transferred, closed: each writes an event row)."""
+    rows = await session.execute(
+        select(Conversation.merchant_id, Conversation.visitor_id)
+        .join(ConversationEvent, ConversationEvent.conversation_id == Conversation.id)
+        .where(ConversationEvent.at >= since)
+        .distinct()
+    )
+    return sorted((m, v) for m, v in rows)
 
 
 async def get_open_for_visitor(session: AsyncSession, *, visitor_id: int) -> Conversation | None:

@@ -177,11 +177,12 @@ class Pong(ServerFrame):
 
 
 class Resync(ServerFrame):
-    """Frames for this socket may have been lost (the servers' Redis link broke): the client
-    sends ``sync``, gets a fresh ``hello``, and ``resume``s from its last seq."""
+    """Frames for this socket may have been lost (the servers' Redis link broke, or a server
+    died between a commit and its publishing): the client sends ``sync``, gets a fresh
+    ``hello``, and ``resume``s from its last seq."""
 
     type: Literal["resync"] = "resync"
-    reason: Literal["reconnected", "missed"]
+    reason: Literal["reconnected", "missed", "server_lost"]
 
 
 class Ack(ServerFrame):

@@ -239,6 +239,16 @@ async def queue_events(
     return events
 
 
+async def do_republish_queues(session: AsyncSession, hub: Hub, *, merchant_id: int) -> None:
+    """Send every waiting visitor of the merchant their position again, as a new version (for
+    when frames may have been lost: a server died between its commit and its publishing)."""
+    await lock_merchant_routing(session, merchant_id)
+    groups = set(await service.queue_lengths(session, merchant_id=merchant_id))
+    events = await queue_events(session, merchant_id=merchant_id, left=groups)
+    await session.commit()
+    await hub.publish_all(events)
+
+
 async def do_accept(session: AsyncSession, hub: Hub, *, actor: Actor, group_id: int | None) -> Conversation:
     """An online or busy agent takes the head of a queue they serve, by hand."""
     state = await session.get(AgentState, actor.id)

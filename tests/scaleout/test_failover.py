@@ -175,22 +175,22 @@ async def test_what_a_killed_server_never_published_reaches_the_agents_on_the_ot
     resync, so the assignment reaches them, and each visitor is shown online, offline when
     gone and online again when back."""
     with server_logs_on_failure(cluster):
-        a, b, c = await cluster.ensure_alive(3)
+        a, b, victim = await cluster.ensure_alive(3)  # not the first: the operator's client is there
         shop = await open_shop(cluster, "admin_lost")
         (alice_p,) = await cluster.create_agents(shop.admin, [("lost_alice", 5)])
-        alice = await online_agent(cluster, alice_p, b)
-        stays = await new_visitor(cluster, shop, a, "stays", only_here=True)  # will have nowhere to go
-        moves = await new_visitor(cluster, shop, a, "moves")  # reconnects elsewhere at once
+        alice = await online_agent(cluster, alice_p, a)
+        stays = await new_visitor(cluster, shop, victim, "stays", only_here=True)  # will have nowhere to go
+        moves = await new_visitor(cluster, shop, victim, "moves")  # reconnects elsewhere at once
         await alice.wait(lambda: len(_assigned(alice)) == 2, what="two visitors")
         conv_of = {conv["room"]: conv["id"] for conv in _assigned(alice).values()}
         stays_id, moves_id = conv_of[stays.session["room"]], conv_of[moves.session["room"]]
 
-        # Vera opens the widget on A while Redis holds every publish: A commits her
+        # Vera opens the widget on the victim while Redis holds every publish: it commits her
         # assignment to Alice, then waits to publish it — and is killed.
-        vera_session = await widget_session(cluster, shop, a)
+        vera_session = await widget_session(cluster, shop, victim)
         pause_redis_writes(30)
         try:
-            opening = asyncio.create_task(visitor_socket(cluster, vera_session, a, "vera"))
+            opening = asyncio.create_task(visitor_socket(cluster, vera_session, victim, "vera"))
             (row,) = await _eventually(
                 cluster,
                 "SELECT c.id, c.state FROM conversations c JOIN visitors v ON v.id = c.visitor_id "
@@ -199,23 +199,23 @@ async def test_what_a_killed_server_never_published_reaches_the_agents_on_the_ot
                 room=vera_session["room"],
                 m=shop.id,
             )
-            a.kill()
+            victim.kill()
         finally:
             unpause_redis()
         killed = time.monotonic()
         await stays.close()
         vera = await opening  # reconnected to another server, which tells her from the database
         assert vera.hello is not None and vera.hello["conversation"]["state"] == "active"
-        assert row.id not in _assigned(alice)  # the frame died with A
+        assert row.id not in _assigned(alice)  # the frame died with the victim
 
-        # After the heartbeat timeout a survivor sweeps A: Alice resyncs and has Vera, and hears
+        # After the heartbeat timeout a survivor sweeps the victim: Alice resyncs and has Vera, and hears
         # that the visitor who had nowhere to go left.
         await alice.wait(lambda: row.id in _in_hellos(alice), timeout=HEARTBEAT_TIMEOUT + 20, what="Vera")
         found = time.monotonic() - killed
         await alice.wait(lambda: _shown_online(alice).get(stays_id) is False, what="stays offline")
         assert _shown_online(alice)[moves_id] is True  # moved at once: never offline
         # Back, on another server: online again.
-        back = await visitor_socket(cluster, stays.session, c, "stays again")
+        back = await visitor_socket(cluster, stays.session, b, "stays again")
         await alice.wait(lambda: _shown_online(alice).get(stays_id) is True, what="stays online again")
         assert _shown_online(alice) == {stays_id: True, moves_id: True, row.id: True}
         print(f"\nassignment lost with its server reached the agent {found:.1f}s after the kill")

@@ -20,6 +20,8 @@ const router = createRouter({
             { path: 'agents', name: 'admin-agents', component: () => import('@/admin/AgentsPage.vue') },
             { path: 'groups', name: 'admin-groups', component: () => import('@/admin/GroupsPage.vue') },
             { path: 'monitor', name: 'admin-monitor', component: () => import('@/admin/MonitorPage.vue') },
+            { path: 'canned', name: 'admin-canned', component: () => import('@/admin/CannedRepliesPage.vue') },
+            { path: 'kb', name: 'admin-kb', component: () => import('@/admin/KnowledgeBasePage.vue') },
             { path: 'settings', name: 'admin-settings', component: () => import('@/admin/SettingsPage.vue') },
             {
               path: 'offline-messages',

@@ -287,6 +287,20 @@ def agent_says(page: Any, text: str) -> None:
     page.keyboard.press("Enter")
 
 
+def close_and_clear(page: Any, category: str = "其他") -> None:
+    """The agent closes the open conversation with a summary and takes it off the list, so
+    that the tests after this one find them serving nobody."""
+    from playwright.sync_api import expect
+
+    page.click("[data-test=close]")
+    summary = page.locator(".el-dialog").filter(has_text="结束并提交小结")
+    summary.locator("label", has_text=category).click()
+    summary.locator("[data-test=summary-submit]").click()
+    expect(page.locator("[data-test=closed-bar]")).to_contain_text("小结已填写")
+    page.click("[data-test=clear]")
+    expect(page.locator("[data-test=chat-pane]")).to_have_count(0)
+
+
 def png(width: int = 48, height: int = 32, rgb: tuple[int, int, int] = (31, 111, 235)) -> bytes:
     """A small solid-colour PNG, for upload tests."""
     raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))

@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Browsers, Demo, Shots, open_widget, set_status
+from tests.browser.conftest import Browsers, Demo, Shots, close_and_clear, open_widget, set_status
 
 
 def _visitor_in(browsers: Browsers, demo: Demo, group_id: int) -> Any:
@@ -49,6 +49,8 @@ def test_the_group_monitor_follows_the_queue_live(browsers: Browsers, demo: Demo
     alice.click("[data-test=accept]")
     expect(queue).to_have_text("0")
     expect(active).to_have_text(str(served + 1))
+    close_and_clear(alice)
+    expect(active).to_have_text(str(served))
 
     # English on request; the figures stay live.
     admin.click("[data-test=locale]")

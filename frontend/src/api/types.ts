@@ -184,3 +184,45 @@ export interface OfflineMessage {
   visitor?: VisitorInfo | null
   room?: string | null
 }
+
+/** A canned-reply or knowledge-base category, listed by `sort_order`. */
+export interface Category {
+  id: number
+  name: string
+  sort_order: number
+}
+
+/** `shared`: the merchant's, kept by admins; `personal`: the caller's own. */
+export type CannedScope = 'shared' | 'personal'
+
+export interface CannedReply {
+  id: number
+  scope: CannedScope
+  category_id: number | null
+  title: string
+  shortcut: string | null
+  content: string
+  sort_order: number
+  created_at: string
+  updated_at: string
+}
+
+export interface CannedReplyInput {
+  scope?: CannedScope
+  category_id: number | null
+  title: string
+  shortcut: string | null
+  content: string
+  sort_order: number
+}
+
+export interface KbArticle {
+  id: number
+  category_id: number | null
+  question: string
+  keywords: string[]
+  answer: string
+  enabled: boolean
+  created_at: string
+  updated_at: string
+}

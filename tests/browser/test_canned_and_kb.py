@@ -1,6 +1,7 @@
 """Canned replies and the knowledge base in use: the admin adds a shared canned reply; an
-agent serving a visitor inserts it from the side panel and with "/shortcut", and answers
-from the knowledge base by search and by auto match; the visitor receives every answer."""
+agent serving a visitor inserts it from the side panel and with "/shortcut", keeps a personal
+reply of her own and uses it, and answers from the knowledge base by search and by auto
+match; the visitor receives every answer."""
 
 from __future__ import annotations
 
@@ -115,6 +116,25 @@ def test_agent_answers_with_canned_replies_and_the_knowledge_base(
     expect(from_agent).to_have_count(2)
     expect(from_agent.last).to_contain_text(f"好的 {SF_TEXT}")
 
+    # A personal reply of Alice's own, used with its shortcut at once.
+    panel.locator("[data-test=canned-scope-personal]").click()
+    expect(panel).to_contain_text("我的开场白")  # the demo gives Alice one
+    panel.locator("[data-test=canned-add-personal]").click()
+    mine = alice.locator(".el-dialog").filter(has_text="添加个人常用语")
+    field(mine, "canned-title").fill("稍后回复")
+    field(mine, "canned-shortcut").fill("/wait")
+    field(mine, "canned-content").fill("我去仓库帮您确认一下，两分钟后回复您。")
+    mine.locator("[data-test=canned-save]").click()
+    expect(mine).to_be_hidden()
+    expect(panel.locator("[data-test^=canned-reply-]", has_text="稍后回复")).to_contain_text("/wait")
+    editor.click()
+    alice.keyboard.type("/wai")
+    expect(alice.locator("[data-test=slash-item]").first).to_contain_text("稍后回复")
+    alice.keyboard.press("Tab")
+    alice.keyboard.press("Enter")
+    expect(from_agent).to_have_count(3)
+    expect(from_agent.last).to_contain_text("两分钟后回复您")
+
     # The knowledge base: search the admin's new article, then send its answer as it is.
     alice.click("[data-test=side-tab-kb]")
     kb = alice.locator("[data-test=kb-panel]")
@@ -126,7 +146,7 @@ def test_agent_answers_with_canned_replies_and_the_knowledge_base(
     found = kb.locator("[data-test^=kb-result-]", has_text="可以指定送货时间吗？")
     expect(found).to_contain_text(DELIVERY_ANSWER)
     found.locator("[data-test=kb-send]").click()
-    expect(from_agent).to_have_count(3)
+    expect(from_agent).to_have_count(4)
     expect(from_agent.last).to_contain_text(DELIVERY_ANSWER)
 
     # Auto match: the visitor's next message finds its answer by a keyword in it.
@@ -139,7 +159,7 @@ def test_agent_answers_with_canned_replies_and_the_knowledge_base(
     suggested.locator("[data-test=kb-insert]").click()
     expect(editor).to_contain_text(REFUND_ANSWER)
     editor.press("Enter")
-    expect(from_agent).to_have_count(4)
+    expect(from_agent).to_have_count(5)
     expect(from_agent.last).to_contain_text(REFUND_ANSWER)
 
     close_and_clear(alice, "售后退换")

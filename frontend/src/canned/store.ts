@@ -1,7 +1,7 @@
 // The canned replies an agent can use (the merchant's shared ones and their own), loaded once
 // per workspace and refreshed when the picker opens; the editor's "/shortcut" reads them too.
 import { defineStore } from 'pinia'
-import { computed, ref } from 'vue'
+import { ref } from 'vue'
 import { api } from '@/api/client'
 import { removeAfterConfirm } from '@/api/remove'
 import type { CannedReply, Category, Page } from '@/api/types'
@@ -58,7 +58,5 @@ export const useCanned = defineStore('canned', () => {
     return [...starts, ...others].slice(0, max)
   }
 
-  const categoryName = computed(() => new Map(categories.value.map((c) => [c.id, c.name])))
-
-  return { categories, replies, loaded, load, suggest, categoryName }
+  return { categories, replies, loaded, load, suggest }
 })

@@ -52,19 +52,22 @@ async def has_capacity(session: AsyncSession, *, merchant_id: int) -> bool:
     return found is not None
 
 
+_states, _users, _settings = table(AgentState), table(User), table(MerchantSettings)
+_SERVING = (
+    select(_states.c.agent_id)
+    .join(_users, _users.c.id == _states.c.agent_id)
+    .where(
+        _states.c.merchant_id == bindparam("merchant_id"),
+        _states.c.status.in_([AgentStatus.online, AgentStatus.busy]),
+        _users.c.enabled.is_(True),
+    )
+    .exists()
+)
+
+
 async def anyone_serving(session: AsyncSession, *, merchant_id: int) -> bool:
     """Whether an agent of the merchant is online or busy (connected, or within grace)."""
-    found = await session.scalar(
-        select(AgentState.agent_id)
-        .join(User, User.id == AgentState.agent_id)
-        .where(
-            AgentState.merchant_id == merchant_id,
-            AgentState.status.in_([AgentStatus.online, AgentStatus.busy]),
-            User.enabled.is_(True),
-        )
-        .limit(1)
-    )
-    return found is not None
+    return bool(await session.scalar(select(_SERVING), {"merchant_id": merchant_id}))
 
 
 def _queue(merchant_id: int, group_id: int | None) -> ColumnElement[bool]:
@@ -190,17 +193,6 @@ def within_business_hours(business_hours: dict[str, object], timezone: str, now:
     return local.isoweekday() in days and start <= local.strftime("%H:%M") < end  # type: ignore[operator]
 
 
-_states, _users, _settings = table(AgentState), table(User), table(MerchantSettings)
-_SERVING = (
-    select(_states.c.agent_id)
-    .join(_users, _users.c.id == _states.c.agent_id)
-    .where(
-        _states.c.merchant_id == bindparam("merchant_id"),
-        _states.c.status.in_([AgentStatus.online, AgentStatus.busy]),
-        _users.c.enabled.is_(True),
-    )
-    .exists()
-)
 _OPEN_NOW = select(_settings.c.business_hours, _settings.c.timezone, _SERVING).where(
     _settings.c.merchant_id == bindparam("merchant_id")
 )

@@ -168,16 +168,6 @@ async def visitor_for_token(session: AsyncSession, *, secret: str, token: str | 
     return visitor if visitor is not None and _genuine(visitor.token_key, claim) else None
 
 
-async def visitor_for_claim(session: AsyncSession, claim: VisitorClaim) -> conversations.VisitorView | None:
-    """What a visitor's socket needs, if the token's claim is genuine (one query)."""
-    view = await conversations.visitor_view(session, visitor_id=claim.visitor_id)
-    return (
-        view
-        if view is not None and view.merchant_id == claim.merchant_id and _genuine(view.token_key, claim)
-        else None
-    )
-
-
 def _genuine(token_key: str, claim: VisitorClaim) -> bool:
     return hmac.compare_digest(token_key, claim.key)
 

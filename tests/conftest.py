@@ -23,6 +23,7 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from kefu.agents.models import ServerHeartbeat
@@ -151,18 +152,28 @@ async def server(database_url: str, tmp_root: Path) -> AsyncIterator[Server]:
 async def wipe(db: Any, *, alive: str | None = None) -> None:
     """Empty every table, so each test starts from nothing — but keep the heartbeat of the
     server ``alive``: a server that finds its heartbeat gone takes itself for swept and counts
-    its sockets again, racing the sockets the previous test is still closing."""
-    async with db.session() as session:
-        if db.is_sqlite:
-            for table in reversed(Base.metadata.sorted_tables):
-                await session.execute(table.delete())
-        else:
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            await session.execute(text(f"TRUNCATE {names} CASCADE"))
-        if alive is not None:
-            now = utcnow()
-            session.add(ServerHeartbeat(id=alive, started_at=now, heartbeat_at=now))
-        await session.commit()
+    its sockets again, racing the sockets the previous test is still closing.
+
+    On PostgreSQL the TRUNCATE can deadlock with the server's own timers (they lock the same
+    tables in another order); PostgreSQL then aborts one side, and the wipe tries again."""
+    for attempt in range(5):
+        try:
+            async with db.session() as session:
+                if db.is_sqlite:
+                    for table in reversed(Base.metadata.sorted_tables):
+                        await session.execute(table.delete())
+                else:
+                    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+                    await session.execute(text(f"TRUNCATE {names} CASCADE"))
+                if alive is not None:
+                    now = utcnow()
+                    session.add(ServerHeartbeat(id=alive, started_at=now, heartbeat_at=now))
+                await session.commit()
+            return
+        except DBAPIError as exc:
+            if "deadlock" not in str(exc) or attempt == 4:
+                raise
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture

@@ -42,7 +42,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # beside the server) waits instead of failing on a lock upgrade.
         @event.listens_for(engine.sync_engine, "begin")
         def _begin_immediate(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            inline = getattr(conn.connection.dbapi_connection, "begin_immediate", None)
+            if inline is not None:
+                inline()  # our driver: straight to sqlite3, no statement machinery
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 20)

@@ -7,11 +7,17 @@ SQLite is an in-process library and, in WAL mode, its statements are short, so t
 runs them directly on the event loop's thread, behind the aiosqlite-shaped interface that
 SQLAlchemy's async SQLite dialect already speaks. The engine keeps one connection (see
 ``engine.py``); transactions never wait on the network while they hold it.
+
+SQLAlchemy's cursor for asyncio drivers is replaced too (``_AdaptedCursor``): it calls sqlite3
+directly instead of awaiting the aiosqlite-shaped methods, and BEGIN IMMEDIATE goes straight to
+sqlite3 (``begin_immediate``): in-process, a plain statement costs 77 instead of 100 µs and a
+one-statement transaction 340 instead of 480 µs (raw sqlite3: 2.5 µs a statement).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from sqlite3 import (
     DatabaseError,
@@ -25,7 +31,13 @@ from sqlite3 import (
 )
 from typing import Any
 
-from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi, SQLiteDialect_aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+    SQLiteDialect_aiosqlite,
+)
+from sqlalchemy.util.concurrency import await_
 
 __version__ = "1.0"
 __all__ = [
@@ -164,6 +176,64 @@ def connect(database: str, **kwargs: Any) -> _Connecting:
     return _Connecting(database, kwargs)
 
 
+class _AdaptedCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's cursor for asyncio drivers, calling sqlite3 directly.
+
+    The stock one leaves SQLAlchemy's greenlet and comes back (``await_``) four or five times
+    per statement — to open the cursor, take a lock, execute, fetch, close — which cost ten times
+    more than a short SQLite statement. Nothing here waits, so nothing needs to leave.
+    """
+
+    __slots__ = ()
+    _awaitable_cursor_close = False
+
+    def _make_new_cursor(self, connection: Any) -> Any:
+        return connection._conn.cursor()  # sqlite3's own
+
+    def _aenter_cursor(self, cursor: Any) -> Any:
+        return cursor
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        # One trip out and back all the same: SQLAlchemy's AsyncConnection insists on one.
+        return await_(self._execute(operation, parameters))
+
+    async def _execute(self, operation: Any, parameters: Any) -> Any:
+        cursor: Any = self._cursor
+        result = cursor.execute(operation) if parameters is None else cursor.execute(operation, parameters)
+        if cursor.description:
+            self._rows = deque(cursor.fetchall())
+        return result
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        return await_(self._executemany(operation, seq_of_parameters))
+
+    async def _executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        cursor: Any = self._cursor
+        return cursor.executemany(operation, seq_of_parameters)
+
+
+class _AdaptedConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = _AdaptedCursor
+
+    def begin_immediate(self) -> None:
+        self._connection._conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._connection._conn.commit()
+
+    def rollback(self) -> None:
+        if self._connection._connection is not None:
+            self._connection._conn.rollback()
+
+
+class _AdaptedDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> _AdaptedConnection:
+        kw = {k: v for k, v in kw.items() if k not in ("loop", "iter_chunk_size")}
+        inline: Any = Connection(sqlite3.connect(*arg, **kw))
+        return _AdaptedConnection(self, inline)
+
+
 class SQLiteDialect_inline(SQLiteDialect_aiosqlite):
     driver = "kefu"
     supports_statement_cache = True
@@ -172,7 +242,7 @@ class SQLiteDialect_inline(SQLiteDialect_aiosqlite):
     def import_dbapi(cls) -> AsyncAdapt_aiosqlite_dbapi:
         import sys
 
-        return AsyncAdapt_aiosqlite_dbapi(sys.modules[__name__], sqlite3)
+        return _AdaptedDBAPI(sys.modules[__name__], sqlite3)
 
 
 dialect = SQLiteDialect_inline

@@ -262,8 +262,40 @@ class Started:
 async def do_start_conversations(
     session: AsyncSession, hub: Hub, requests: list[StartRequest]
 ) -> list[Started]:
-    """New visitor-initiated records, many in one transaction (see GroupCommit): queued, then
-    routed at once when someone can take them. A visitor who has an open record keeps it."""
+    """New visitor-initiated records, many in one transaction (see ``start_conversations``)."""
+    starts = await start_conversations(session, hub, requests)
+    await session.commit()
+    await starts.publish(hub)
+    return starts.started
+
+
+_conversations, _events = table(Conversation), table(ConversationEvent)
+_INSERT_CONVERSATIONS = insert(_conversations).returning(_conversations.c.id, sort_by_parameter_order=True)
+_INSERT_EVENTS = insert(_events)
+
+
+@dataclass(frozen=True, slots=True)
+class Starts:
+    """What ``start_conversations`` did: one ``Started`` per request, and what to tell whom
+    once the caller has committed (``publish``)."""
+
+    started: list[Started]
+    events: list[Event]
+    queued_in: set[int]  # merchants with new records: their monitors change
+
+    async def publish(self, hub: Hub) -> None:
+        await hub.publish_all(self.events)
+        for merchant_id in self.queued_in:
+            hub.nudge_monitor(merchant_id)
+
+
+async def start_conversations(session: AsyncSession, hub: Hub, requests: list[StartRequest]) -> Starts:
+    """Start records for these visitors in the caller's transaction: queued, then routed at
+    once when someone can take them; a visitor who has an open record keeps it.
+
+    Arrivals come in groups (a burst of visitors opening the widget), so the records and their
+    "created" events are two plain multi-row INSERTs, not the ORM's unit of work.
+    """
     # Created and dispatched under the routing lock, in one transaction: ids then commit in id
     # order, so id order is arrival order on every server (the queue is FIFO by id, and a
     # position counts only committed rows), and one lock round serves both steps.
@@ -275,40 +307,65 @@ async def do_start_conversations(
         c.visitor_id: c
         for c in await service.open_records(session, visitor_ids=[r.visitor_id for r in requests])
     }
+    fresh = list({r.visitor_id: r for r in requests if r.visitor_id not in records}.values())
     arrived: list[Conversation] = []
-    for r in requests:
-        if r.visitor_id not in records:
-            conv = records[r.visitor_id] = Conversation(
+    if fresh:
+        now = utcnow()
+        ids = await session.scalars(
+            _INSERT_CONVERSATIONS,
+            [
+                {
+                    "merchant_id": r.merchant_id,
+                    "visitor_id": r.visitor_id,
+                    "group_id": r.group_id,
+                    "state": ConversationState.queued,
+                    "initiation": Initiation.visitor,
+                    "created_at": now,
+                }
+                for r in fresh
+            ],
+        )
+        # Plain objects, not in the session: routing reads what it needs of them.
+        arrived = [
+            Conversation(
+                id=conv_id,
                 merchant_id=r.merchant_id,
                 visitor_id=r.visitor_id,
                 group_id=r.group_id,
                 state=ConversationState.queued,
-                initiation=Initiation.visitor,
-                created_at=utcnow(),
             )
-            arrived.append(conv)
-    session.add_all(arrived)
-    await session.flush()
-    session.add_all([_event(conv, "created") for conv in arrived])
-    await session.flush()
+            for conv_id, r in zip(ids.all(), fresh, strict=True)
+        ]
+        await session.execute(
+            _INSERT_EVENTS,
+            [
+                {"merchant_id": c.merchant_id, "conversation_id": c.id, "kind": "created", "agent_id": None,
+                 "data": None, "at": now}
+                for c in arrived
+            ],
+        )  # fmt: skip
+        records.update((c.visitor_id, c) for c in arrived)
     events: list[Event] = []
     for merchant_id in merchants:
         mine = [c for c in arrived if c.merchant_id == merchant_id]
         events += await routing.dispatch_events(session, hub, merchant_id=merchant_id, arrived=mine)
+    # What became of each record, as its visitor's frames say.
+    agents = {f.conversation_id: f.agent for _, f in events if isinstance(f, p.AssignedToVisitor)}
     places = {f.conversation_id: (f.position, f.queue_version) for _, f in events if isinstance(f, p.Queued)}
     out = []
     for r in requests:
         conv = records[r.visitor_id]
-        agent = await session.get(User, conv.agent_id) if conv.agent_id else None
-        place = places.get(conv.id)
-        if place is None and conv.state == ConversationState.queued:
-            place = await routing_service.place(session, conversation=conv)
-        out.append(Started(conv.id, conv.state, agent_card(agent) if agent else None, place))
-    await session.commit()
-    await hub.publish_all(events)
-    for merchant_id in {c.merchant_id for c in arrived}:
-        hub.nudge_monitor(merchant_id)
-    return out
+        if conv.id in agents:
+            out.append(Started(conv.id, ConversationState.active, agents[conv.id], None))
+        elif conv.id in places:
+            out.append(Started(conv.id, ConversationState.queued, None, places[conv.id]))
+        else:  # a record the visitor already had
+            agent = await session.get(User, conv.agent_id) if conv.agent_id else None
+            place = None
+            if conv.state == ConversationState.queued:
+                place = await routing_service.place(session, conversation=conv)
+            out.append(Started(conv.id, conv.state, agent_card(agent) if agent else None, place))
+    return Starts(out, events, {c.merchant_id for c in arrived})
 
 
 async def do_start_conversation(

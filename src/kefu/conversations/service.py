@@ -129,15 +129,19 @@ async def get_open_for_visitor(session: AsyncSession, *, visitor_id: int) -> Con
     ).first()
 
 
+_OPEN_RECORDS = (
+    select(Conversation)
+    .where(
+        Conversation.visitor_id.in_(bindparam("visitor_ids", expanding=True)),
+        Conversation.state.in_(OPEN_STATES),
+    )
+    .order_by(Conversation.id)
+)
+
+
 async def open_records(session: AsyncSession, *, visitor_ids: Sequence[int]) -> Sequence[Conversation]:
     """The open records of these visitors (at most one each)."""
-    return (
-        await session.scalars(
-            select(Conversation)
-            .where(Conversation.visitor_id.in_(set(visitor_ids)), Conversation.state.in_(OPEN_STATES))
-            .order_by(Conversation.id)
-        )
-    ).all()
+    return (await session.scalars(_OPEN_RECORDS, {"visitor_ids": sorted(set(visitor_ids))})).all()
 
 
 async def get_latest_for_visitor(session: AsyncSession, *, visitor_id: int) -> Conversation | None:

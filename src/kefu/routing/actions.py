@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kefu.accounts import service as accounts
 from kefu.accounts.models import Merchant, User
@@ -20,7 +21,7 @@ from kefu.agents.models import AgentState, AgentStatus
 from kefu.auth.access import Actor
 from kefu.conversations.models import Conversation, ConversationEvent, ConversationState, Visitor
 from kefu.conversations.schemas import AgentCard, ConversationOut
-from kefu.database.base import utcnow
+from kefu.database.base import table, utcnow
 from kefu.exceptions import Conflict
 from kefu.realtime import protocol as p
 from kefu.realtime.hub import Event, Hub, agent_channel, agents_channel, room_channel
@@ -34,20 +35,44 @@ async def lock_merchant_routing(session: AsyncSession, merchant_id: int) -> None
         await session.execute(text("SELECT pg_advisory_xact_lock(1, :m)"), {"m": merchant_id})
 
 
+_states, _users, _conversations = table(AgentState), table(User), table(Conversation)
+# Prebuilt (see routing.service): these run for every assignment.
+_TAKE_SLOT = (
+    update(_states)
+    .where(
+        _states.c.agent_id == bindparam("agent"),
+        _states.c.status.in_(bindparam("statuses", expanding=True)),
+        _states.c.active_count
+        < select(_users.c.max_concurrent).where(_users.c.id == _states.c.agent_id).scalar_subquery(),
+    )
+    .values(active_count=_states.c.active_count + 1, last_assigned_at=bindparam("now"))
+)
+_ASSIGN = (
+    update(_conversations)
+    .where(
+        _conversations.c.id == bindparam("conversation"), _conversations.c.state == ConversationState.queued
+    )
+    .values(state=ConversationState.active, agent_id=bindparam("agent"), assigned_at=bindparam("now"))
+)
+_LAST_AGENT = (
+    update(table(Visitor))
+    .where(table(Visitor).c.id == bindparam("visitor"))
+    .values(last_agent_id=bindparam("agent"))
+)
+_EVENT = insert(table(ConversationEvent))
+_NEXT_QUEUE_VERSION = (
+    update(table(Merchant))
+    .where(table(Merchant).c.id == bindparam("merchant"))
+    .values(queue_version=table(Merchant).c.queue_version + 1)
+    .returning(table(Merchant).c.queue_version)
+)
+
+
 async def take_slot(session: AsyncSession, agent_id: int, *, statuses: tuple[AgentStatus, ...]) -> bool:
     """Add one to the agent's load if they are below max and in one of ``statuses``."""
-    max_concurrent = select(User.max_concurrent).where(User.id == AgentState.agent_id).scalar_subquery()
-    claim = (
-        update(AgentState)
-        .where(
-            AgentState.agent_id == agent_id,
-            AgentState.status.in_(statuses),
-            AgentState.active_count < max_concurrent,
-        )
-        .values(active_count=AgentState.active_count + 1, last_assigned_at=utcnow())
-        .execution_options(synchronize_session=False)
+    result = await session.execute(
+        _TAKE_SLOT, {"agent": agent_id, "statuses": list(statuses), "now": utcnow()}
     )
-    result = await session.execute(claim)
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -64,26 +89,22 @@ async def assign(
 ) -> list[Event]:
     """Make a queued conversation the agent's (the caller took the slot); the events to send."""
     now = utcnow()
-    result = await session.execute(
-        update(Conversation)
-        .where(Conversation.id == conv.id, Conversation.state == ConversationState.queued)
-        .values(state=ConversationState.active, agent_id=agent.id, assigned_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_ASSIGN, {"conversation": conv.id, "agent": agent.id, "now": now})
     if not getattr(result, "rowcount", 0):
         raise LookupError("conversation left the queue meanwhile")
-    conv.state, conv.agent_id, conv.assigned_at = ConversationState.active, agent.id, now
-    visitor.last_agent_id = agent.id
-    session.add(
-        ConversationEvent(
-            merchant_id=conv.merchant_id,
-            conversation_id=conv.id,
-            kind="assigned",
-            agent_id=agent.id,
-            data={"by": by},
-            at=now,
-        )
-    )
+    await session.execute(_LAST_AGENT, {"visitor": visitor.id, "agent": agent.id})
+    await session.execute(
+        _EVENT,
+        {"merchant_id": conv.merchant_id, "conversation_id": conv.id, "kind": "assigned",
+         "agent_id": agent.id, "data": {"by": by}, "at": now},
+    )  # fmt: skip
+    # The loaded objects learn what the statements wrote, without writing it a second time.
+    for obj, values in (
+        (conv, {"state": ConversationState.active, "agent_id": agent.id, "assigned_at": now}),
+        (visitor, {"last_agent_id": agent.id}),
+    ):
+        for key, value in values.items():
+            set_committed_value(obj, key, value)
     return assigned_events(conv, visitor, agent)
 
 
@@ -181,13 +202,7 @@ async def _assign_waiting(session: AsyncSession, merchant_id: int) -> tuple[list
 async def next_queue_version(session: AsyncSession, *, merchant_id: int) -> int:
     """Count one more change of the merchant's queues; the caller holds the routing lock, so
     versions follow the order in which the changes (and the snapshots they publish) were made."""
-    version = await session.scalar(
-        update(Merchant)
-        .where(Merchant.id == merchant_id)
-        .values(queue_version=Merchant.queue_version + 1)
-        .returning(Merchant.queue_version)
-        .execution_options(synchronize_session=False)
-    )
+    version = await session.scalar(_NEXT_QUEUE_VERSION, {"merchant": merchant_id})
     return version or 0
 
 

@@ -15,44 +15,40 @@ from kefu.conversations.models import Conversation, ConversationState
 from kefu.database.base import table, utcnow
 from kefu.routing.strategies import Candidate
 
+_states, _users, _settings = table(AgentState), table(User), table(MerchantSettings)
+_members = table(AgentGroup)
+# Prebuilt: dispatch runs these for every arrival, and building a statement costs more than
+# running it.
+_FREE = (
+    select(_states.c.agent_id, _states.c.active_count, _users.c.max_concurrent, _states.c.last_assigned_at)
+    .join(_users, _users.c.id == _states.c.agent_id)
+    .where(
+        _states.c.merchant_id == bindparam("merchant_id"),
+        _states.c.status == AgentStatus.online,
+        _states.c.active_count < _users.c.max_concurrent,
+        _users.c.enabled.is_(True),
+    )
+)
+_FREE_IN_GROUP = _FREE.where(
+    _states.c.agent_id.in_(select(_members.c.agent_id).where(_members.c.group_id == bindparam("group_id")))
+)
+_HAS_CAPACITY = _FREE.with_only_columns(_states.c.agent_id).limit(1)
+
 
 async def candidates(session: AsyncSession, *, merchant_id: int, group_id: int | None) -> list[Candidate]:
     """Online agents below their max, in the group when one is asked for."""
-    query = (
-        select(AgentState.agent_id, AgentState.active_count, User.max_concurrent, AgentState.last_assigned_at)
-        .join(User, User.id == AgentState.agent_id)
-        .where(
-            AgentState.merchant_id == merchant_id,
-            AgentState.status == AgentStatus.online,
-            AgentState.active_count < User.max_concurrent,
-            User.enabled.is_(True),
-        )
-    )
-    if group_id is not None:
-        query = query.where(
-            AgentState.agent_id.in_(select(AgentGroup.agent_id).where(AgentGroup.group_id == group_id))
-        )
-    rows = await session.execute(query)
+    if group_id is None:
+        rows = await session.execute(_FREE, {"merchant_id": merchant_id})
+    else:
+        rows = await session.execute(_FREE_IN_GROUP, {"merchant_id": merchant_id, "group_id": group_id})
     return [Candidate(a, n, m, t) for a, n, m, t in rows]
 
 
 async def has_capacity(session: AsyncSession, *, merchant_id: int) -> bool:
     """Whether any online agent of the merchant is below their max (in any group)."""
-    found = await session.scalar(
-        select(AgentState.agent_id)
-        .join(User, User.id == AgentState.agent_id)
-        .where(
-            AgentState.merchant_id == merchant_id,
-            AgentState.status == AgentStatus.online,
-            AgentState.active_count < User.max_concurrent,
-            User.enabled.is_(True),
-        )
-        .limit(1)
-    )
-    return found is not None
+    return await session.scalar(_HAS_CAPACITY, {"merchant_id": merchant_id}) is not None
 
 
-_states, _users, _settings = table(AgentState), table(User), table(MerchantSettings)
 _SERVING = (
     select(_states.c.agent_id)
     .join(_users, _users.c.id == _states.c.agent_id)
@@ -122,12 +118,18 @@ async def position_of(
     return (ahead or 0) + 1
 
 
+_conv = table(Conversation)
+_WAITING = (_conv.c.merchant_id == bindparam("merchant_id")) & (_conv.c.state == ConversationState.queued)
+_QUEUE_LENGTH = select(func.count()).where(_WAITING, _conv.c.group_id == bindparam("group_id"))
+_UNGROUPED_QUEUE_LENGTH = select(func.count()).where(_WAITING, _conv.c.group_id.is_(None))
+
+
 async def queue_length(session: AsyncSession, *, merchant_id: int, group_id: int | None) -> int:
-    return (
-        await session.scalar(
-            select(func.count()).select_from(Conversation).where(_queue(merchant_id, group_id))
-        )
-    ) or 0
+    if group_id is None:
+        found = await session.scalar(_UNGROUPED_QUEUE_LENGTH, {"merchant_id": merchant_id})
+    else:
+        found = await session.scalar(_QUEUE_LENGTH, {"merchant_id": merchant_id, "group_id": group_id})
+    return found or 0
 
 
 async def place(session: AsyncSession, *, conversation: Conversation) -> tuple[int, int]:

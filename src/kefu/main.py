@@ -19,7 +19,7 @@ from kefu.auth.api import router as auth_router
 from kefu.broadcasts.api import router as broadcasts_router
 from kefu.canned.api import router as canned_router
 from kefu.config import Settings, get_settings
-from kefu.conversations.actions import do_send_batch, do_start_conversations
+from kefu.conversations.actions import do_send_batch
 from kefu.conversations.api import router as conversations_router
 from kefu.database.engine import Database
 from kefu.database.group_commit import GroupCommit
@@ -145,12 +145,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.messages = GroupCommit(
             db, lambda session, batch: do_send_batch(session, hub, batch), what="messages"
         )
-        app.state.starts = GroupCommit(
-            db, lambda session, batch: do_start_conversations(session, hub, batch), what="conversation starts"
-        )
         app.state.visitor_sockets = GroupCommit(
             db,
-            lambda session, batch: do_open_visitor_sockets(session, server_id=server_id, claims=batch),
+            lambda session, batch: do_open_visitor_sockets(session, hub, server_id=server_id, openings=batch),
             what="visitor sockets",
         )
         await hub.start()

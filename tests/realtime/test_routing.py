@@ -144,6 +144,20 @@ async def test_group_queue_only_serves_agents_of_the_group(world: World) -> None
     assert conv["group_id"] == after_sales
 
 
+async def test_a_group_in_the_socket_address_counts_only_if_it_is_the_merchants(world: World) -> None:
+    """A visitor's page may ask for a group; another merchant's group or none that exists
+    starts an ungrouped record (served as usual), never a record in someone else's group."""
+    r = await world.mallory.post("/api/v1/groups", json={"name": "别人的组"})
+    assert r.status_code == 201, r.text
+    alice = await agent_socket(world, world.agent_alice)
+    for group_id in (r.json()["id"], 987654):
+        v = await open_visitor(world, query=f"&group_id={group_id}")
+        assert v.socket is not None
+        await v.socket.expect("conversation.assigned")
+        conv = (await alice.expect("conversation.assigned"))["conversation"]
+        assert conv["group_id"] is None
+
+
 async def test_agent_status_starts_away_and_is_recorded(world: World) -> None:
     alice = await agent_socket(world, world.agent_alice, status=None)
     hello = await alice.expect("hello")

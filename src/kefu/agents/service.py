@@ -84,6 +84,14 @@ async def get_group(session: AsyncSession, *, merchant_id: int, group_id: int) -
     ).scalar_one_or_none()
 
 
+async def group_merchants(session: AsyncSession, *, group_ids: Sequence[int]) -> dict[int, int]:
+    """The merchant of each of these groups that exists."""
+    if not group_ids:
+        return {}
+    rows = await session.execute(select(Group.id, Group.merchant_id).where(Group.id.in_(set(group_ids))))
+    return {g: m for g, m in rows}
+
+
 async def list_groups(
     session: AsyncSession, *, merchant_id: int, limit: int = 100, offset: int = 0
 ) -> tuple[Sequence[Group], int]:

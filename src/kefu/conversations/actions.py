@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import MerchantSettings, User
-from kefu.agents.models import AgentStatus
 from kefu.auth.access import Actor
 from kefu.conversations import service
 from kefu.conversations.models import (
@@ -601,7 +600,7 @@ async def do_transfer_conversation(
         await session.commit()
         raise NotFound("客服", "Agent")
     await routing.lock_merchant_routing(session, actor.merchant_id)
-    if not await routing.take_slot(session, target.id, statuses=(AgentStatus.online, AgentStatus.busy)):
+    if not await routing.take_slot(session, target.id, statuses=routing.ACCEPTING):
         await session.rollback()
         raise Conflict(
             "对方不在线或已达最大接待量", "That agent is away or at their maximum", code="agent_unavailable"

@@ -19,7 +19,7 @@ from kefu.agents import actions as agents
 from kefu.agents import presence
 from kefu.agents import service as agents_service
 from kefu.auth.access import COOKIE_NAME, Actor, actor_for_token, token_from
-from kefu.auth.visitor import VisitorClaim, read_visitor_token
+from kefu.auth.visitor import read_visitor_token
 from kefu.conversations import actions, service
 from kefu.conversations.models import Sender, Visitor
 from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut
@@ -31,7 +31,7 @@ from kefu.realtime import protocol as p
 from kefu.realtime.hub import Connection, Hub, agent_channel, agents_channel, room_channel
 from kefu.routing import actions as routing_actions
 from kefu.routing import service as routing
-from kefu.widget.actions import OpenedSocket, visitor_state
+from kefu.widget.actions import OpenedSocket, SocketOpening, visitor_state
 
 log = logging.getLogger("kefu.realtime")
 TYPING_INTERVAL = 0.25  # at most four typing previews a second reach the agent
@@ -47,7 +47,6 @@ class Socket:
         self.db = state.db
         self.hub: Hub = state.hub
         self.messages: GroupCommit[actions.SendRequest, actions.Sent | None] = state.messages
-        self.starts: GroupCommit[actions.StartRequest, actions.Started] = state.starts
         self.secret: str = state.secret_key
         self.server_id: str = state.server_id
         self.lang = websocket.query_params.get("lang") or pick_language(
@@ -156,9 +155,10 @@ async def visitor_socket(websocket: WebSocket) -> None:
     await s.hub.join(s.conn, room_channel(visitor_id))
     typing = _Throttle(TYPING_INTERVAL)
     try:
-        # Sockets opening together share one transaction (the visitor, the count, the state).
-        opener: GroupCommit[VisitorClaim, OpenedSocket | None] = websocket.app.state.visitor_sockets
-        opened = await opener.submit(claim)
+        # Sockets opening together share one transaction (the visitor, the count, the state,
+        # the records they start).
+        opener: GroupCommit[SocketOpening, OpenedSocket | None] = websocket.app.state.visitor_sockets
+        opened = await opener.submit(SocketOpening(claim, start, group_id))
         if opened is None:
             await s.refuse(NotAuthenticated())
             return
@@ -168,9 +168,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         s.conn.start()
         if opened.first and view.agent_id is not None:
             await _tell_presence(s.hub, view, online=True)
-        await _visitor_hello(
-            s, view, online=opened.online, place=opened.place, start=start, group_id=group_id
-        )
+        _visitor_hello(s, view, online=opened.online, place=opened.place, started=opened.started)
 
         async def handle(frame: Any) -> None:
             match frame:
@@ -227,7 +225,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
                     assert now is not None
                     online, place = await visitor_state(session, now)
                     await session.commit()
-                    await _visitor_hello(s, now, online=online, place=place, start=False)
+                    _visitor_hello(s, now, online=online, place=place)
 
         await s.loop(p.visitor_frames.validate_json, handle)
     finally:
@@ -247,16 +245,16 @@ async def visitor_socket(websocket: WebSocket) -> None:
         await s.conn.stop()
 
 
-async def _visitor_hello(
+def _visitor_hello(
     s: Socket,
     view: service.VisitorView,
     *,
     online: bool,
     place: tuple[int, int] | None,
-    start: bool,
-    group_id: int | None = None,
+    started: actions.Started | None = None,
 ) -> None:
-    """The first frame (and the answer to ``sync``); starts a record when the visitor may chat."""
+    """The first frame (and the answer to ``sync``), with the visitor's open record: the one
+    the view shows, or the one their socket's opening ``started``."""
     out = None
     position, version = place or (None, None)
     if view.conversation_id is not None and view.state is not None:
@@ -270,10 +268,7 @@ async def _visitor_hello(
             position=position,
             queue_version=version,
         )
-    elif start and online:
-        # Visitors arriving together start their records in one transaction.
-        request = actions.StartRequest(view.id, view.merchant_id, group_id)
-        started = await s.starts.submit(request)
+    elif started is not None:
         position, version = started.place or (None, None)
         out = p.VisitorConversation(
             id=started.conversation_id,

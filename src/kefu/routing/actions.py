@@ -37,16 +37,19 @@ async def lock_merchant_routing(session: AsyncSession, merchant_id: int) -> None
 
 _states, _users, _conversations = table(AgentState), table(User), table(Conversation)
 # Prebuilt (see routing.service): these run for every assignment.
-_TAKE_SLOT = (
-    update(_states)
+ROUTED: tuple[AgentStatus, ...] = (AgentStatus.online,)
+ACCEPTING: tuple[AgentStatus, ...] = (AgentStatus.online, AgentStatus.busy)
+_TAKE_SLOT = {
+    statuses: update(_states)
     .where(
         _states.c.agent_id == bindparam("agent"),
-        _states.c.status.in_(bindparam("statuses", expanding=True)),
+        _states.c.status.in_(statuses),
         _states.c.active_count
         < select(_users.c.max_concurrent).where(_users.c.id == _states.c.agent_id).scalar_subquery(),
     )
     .values(active_count=_states.c.active_count + 1, last_assigned_at=bindparam("now"))
-)
+    for statuses in (ROUTED, ACCEPTING)
+}
 _ASSIGN = (
     update(_conversations)
     .where(
@@ -69,10 +72,9 @@ _NEXT_QUEUE_VERSION = (
 
 
 async def take_slot(session: AsyncSession, agent_id: int, *, statuses: tuple[AgentStatus, ...]) -> bool:
-    """Add one to the agent's load if they are below max and in one of ``statuses``."""
-    result = await session.execute(
-        _TAKE_SLOT, {"agent": agent_id, "statuses": list(statuses), "now": utcnow()}
-    )
+    """Add one to the agent's load if they are below max and in one of ``statuses`` (ROUTED:
+    online, for routing; ACCEPTING: online or busy, for taking a visitor by hand)."""
+    result = await session.execute(_TAKE_SLOT[statuses], {"agent": agent_id, "now": utcnow()})
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -180,7 +182,7 @@ async def _assign_waiting(session: AsyncSession, merchant_id: int) -> tuple[list
         visitor = await session.get(Visitor, conv.visitor_id)
         assert visitor is not None
         for cand in rank(pool, strategy, visitor.last_agent_id):
-            if not await take_slot(session, cand.agent_id, statuses=(AgentStatus.online,)):
+            if not await take_slot(session, cand.agent_id, statuses=ROUTED):
                 continue
             agent = await session.get(User, cand.agent_id)
             assert agent is not None
@@ -277,7 +279,7 @@ async def do_accept(session: AsyncSession, hub: Hub, *, actor: Actor, group_id: 
     if conv is None:
         await session.commit()
         raise Conflict("没有排队的访客", "Nobody is waiting", code="queue_empty")
-    if not await take_slot(session, actor.id, statuses=(AgentStatus.online, AgentStatus.busy)):
+    if not await take_slot(session, actor.id, statuses=ACCEPTING):
         await session.rollback()
         raise Conflict("已达最大接待量", "You are at your maximum", code="at_capacity")
     visitor = await session.get(Visitor, conv.visitor_id)

@@ -17,10 +17,12 @@ from kefu.agents import service as agents
 from kefu.auth.security import member_signature
 from kefu.auth.visitor import VisitorClaim, make_visitor_token, read_visitor_token
 from kefu.conversations import service as conversations
+from kefu.conversations.actions import Started, StartRequest, start_conversations
 from kefu.conversations.models import ConversationState, Visitor
 from kefu.conversations.service import VisitorView
 from kefu.database.base import table, utcnow
 from kefu.exceptions import InvalidInput, KefuError, NotFound
+from kefu.realtime.hub import Hub
 from kefu.routing import service as routing
 from kefu.widget.schemas import SessionIn
 
@@ -173,18 +175,31 @@ def _genuine(token_key: str, claim: VisitorClaim) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class SocketOpening:
+    """A visitor socket that has just connected: whose token it showed, and whether it wants a
+    record started now (``start``, in ``group_id``) if the visitor has none."""
+
+    claim: VisitorClaim
+    start: bool = True
+    group_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OpenedSocket:
     view: VisitorView
     first: bool  # the visitor's first socket anywhere: their agent hears they are online
     online: bool  # someone can serve them now
     place: tuple[int, int] | None  # in the queue, when they wait: (position, queue version)
+    started: Started | None  # the record this opening started (or found open when it tried)
 
 
 async def do_open_visitor_sockets(
-    session: AsyncSession, *, server_id: str, claims: list[VisitorClaim]
+    session: AsyncSession, hub: Hub, *, server_id: str, openings: list[SocketOpening]
 ) -> list[OpenedSocket | None]:
-    """Count newly opened visitor sockets, many in one transaction (see GroupCommit); for each
-    claim, what its socket needs, or None when the token's claim is not genuine."""
+    """Count newly opened visitor sockets and start the records of those who may chat now,
+    many in one transaction (see GroupCommit); for each opening, what its socket needs, or
+    None when the token's claim is not genuine."""
+    claims = [o.claim for o in openings]
     views = await conversations.visitor_views(session, visitor_ids=[c.visitor_id for c in claims])
     genuine: list[VisitorView | None] = []
     for claim in claims:
@@ -204,7 +219,20 @@ async def do_open_visitor_sockets(
     for view in genuine:
         if view is not None and view.id not in states:
             states[view.id] = await visitor_state(session, view, online)
+    # A group asked for in the socket's address counts only if it is one of the merchant's.
+    groups = await agents.group_merchants(session, group_ids=[o.group_id for o in openings if o.group_id])
+    to_start = {
+        view.id: StartRequest(
+            view.id, view.merchant_id, o.group_id if groups.get(o.group_id or 0) == view.merchant_id else None
+        )
+        for o, view in zip(openings, genuine, strict=True)
+        if view is not None and o.start and view.conversation_id is None and states[view.id][0]
+    }
+    starts = await start_conversations(session, hub, list(to_start.values())) if to_start else None
     await session.commit()
+    if starts is not None:
+        await starts.publish(hub)
+    started = dict(zip(to_start, starts.started, strict=True)) if starts is not None else {}
     out: list[OpenedSocket | None] = []
     told: set[int] = set()
     for view in genuine:
@@ -214,7 +242,7 @@ async def do_open_visitor_sockets(
         # Of several sockets opened together, only the first can be the visitor's first.
         first = view.id not in told and totals.get(view.id, 0) == opening[view.id]
         told.add(view.id)
-        out.append(OpenedSocket(view, first, *states[view.id]))
+        out.append(OpenedSocket(view, first, *states[view.id], started.get(view.id)))
     return out
 
 

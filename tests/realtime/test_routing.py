@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 from sqlalchemy import select
 
 from kefu.agents.models import AgentState
+from kefu.realtime.hub import COALESCE_INTERVAL
 from tests.conftest import World
-from tests.realtime.client import agent_socket, connect, open_visitor
+from tests.realtime.client import Socket, Visitor, agent_socket, connect, open_visitor
 
 
 async def _set_max(world: World, agent_id: int, n: int) -> None:
@@ -51,13 +54,14 @@ async def test_every_change_of_the_queue_has_a_newer_version_and_a_hello_says_wh
     assert [f["position"] for f in frames] == [1, 2, 3]
     versions = [f["queue_version"] for f in frames]
     assert versions == sorted(set(versions))  # each arrival is a change of its own
-    lengths = [await alice.expect("queue.updated", length=n) for n in (1, 2, 3)]
-    assert [q["queue_version"] for q in lengths] == versions
+    # Alice sees the lengths, perhaps not each one (coalesced), never going back, ending
+    # at the newest.
+    assert (await shown_queue(alice, versions[-1]))[-1] == (3, versions[-1])
     # The second gives up: one change, everyone behind moves up under its version.
     await waiting[1].socket.send(type="conversation.end")
     moved = await waiting[2].socket.expect("conversation.queued", position=2)
     assert moved["queue_version"] == versions[-1] + 1
-    assert (await alice.expect("queue.updated", length=2))["queue_version"] == versions[-1] + 1
+    assert (await shown_queue(alice, versions[-1] + 1))[-1] == (2, versions[-1] + 1)
     # A (re)connecting socket learns its place and the version it is as new as.
     again = await connect(f"{world.server.ws_url}/ws/visitor?token={waiting[2].token}", "again")
     hello = (await again.expect("hello"))["conversation"]
@@ -68,6 +72,57 @@ async def test_every_change_of_the_queue_has_a_newer_version_and_a_hello_says_wh
         {"type": "queue.updated", "group_id": None, "length": 2, "queue_version": versions[-1] + 1}
     ]
     assert hello["queue_version"] == versions[-1] + 1
+
+
+async def shown_queue(agent: Socket, version: int) -> list[tuple[int, int]]:
+    """The (length, version) of each ``queue.updated`` the agent received up to the one of
+    ``version`` (taken from the inbox); they only grow newer, and nothing follows the last."""
+    last = await agent.expect("queue.updated", queue_version=version)
+    seen = [(f["length"], f["queue_version"]) for f in agent.take_all("queue.updated")]
+    seen.append((last["length"], version))
+    assert [v for _, v in seen] == sorted({v for _, v in seen}), seen
+    await agent.quiet("queue.updated", wait=3 * COALESCE_INTERVAL)
+    return seen
+
+
+async def test_a_burst_of_arrivals_shows_agents_a_few_lengths_ending_at_the_true_one(world: World) -> None:
+    """Queue lengths are coalesced: in a burst an agent gets a few, the last one true and the
+    newest; after a quiet spell a change goes out at once."""
+    await _set_max(world, world.agent_alice.id, 1)
+    alice = await agent_socket(world, world.agent_alice)
+    first = await open_visitor(world)
+    await first.socket.expect("conversation.assigned")
+    await asyncio.sleep(5 * COALESCE_INTERVAL)  # quiet: no frame of Alice's is held
+    alice.take_all("queue.updated")
+    # One arrival: its length reaches Alice at once, before the answer to a ping she sends
+    # once the visitor has their place (frames of one socket arrive in order).
+    vic = await open_visitor(world)
+    await vic.socket.expect("conversation.queued", position=1)
+    await alice.send(type="ping")
+    await alice.expect("pong")
+    assert [f["length"] for f in alice.take_all("queue.updated")] == [1]
+    # Twenty within a moment, 10 ms apart: most arrive alone, each a change of the queue.
+    crowd = await asyncio.gather(*(open_visitor(world, connect_socket=False) for _ in range(20)))
+    began = time.monotonic()
+
+    async def arrive(i: int, v: Visitor) -> dict[str, Any]:
+        await asyncio.sleep(i * 0.01)
+        sock = await connect(f"{world.server.ws_url}/ws/visitor?token={v.token}", f"visitor {i}")
+        return await sock.expect("conversation.queued")
+
+    places = await asyncio.gather(*(arrive(i, v) for i, v in enumerate(crowd)))
+    elapsed = time.monotonic() - began
+    assert sorted(p["position"] for p in places) == list(range(2, 22))
+    changes = {p["queue_version"] for p in places}
+    newest = max(changes)
+    seen = await shown_queue(alice, newest)
+    # Alice ends at the true length and version, after one length at once and then at most
+    # one per interval (about 3 for the ~0.25 s of the burst), not one per change (~20).
+    assert seen[-1] == (21, newest)
+    assert len(seen) <= 2 + elapsed / COALESCE_INTERVAL, (seen, elapsed)
+    assert len(seen) < len(changes), (seen, changes)
+    fresh = await agent_socket(world, world.agent_bob, status=None)
+    assert (fresh.inbox[0]["queues"][0]["length"], fresh.inbox[0]["queue_version"]) == (21, newest)
 
 
 async def test_least_loaded_then_previous_agent_for_a_returning_visitor(world: World) -> None:

@@ -11,6 +11,10 @@ some get a ``resync`` frame and catch up from the database, where every message 
 after the backend resubscribes, all sockets of this server; after a failed publish, the
 sockets of that channel on every server, once the backend works again. Meanwhile frames
 still reach the sockets of this server.
+
+Latest-wins frames (:class:`~kefu.realtime.protocol.LatestWins`, e.g. ``queue.updated``) go
+through this server's :class:`Coalescer`: in a burst, one per channel and key every
+``COALESCE_INTERVAL`` seconds instead of one per change, the newest last.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -27,12 +33,13 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketState
 
 from kefu.realtime.backends import Backend
-from kefu.realtime.protocol import Resync
+from kefu.realtime.protocol import LatestWins, Resync
 
 log = logging.getLogger("kefu.realtime")
 
 SEND_QUEUE = 2000  # frames waiting for a slow socket before it is dropped (it will resume)
 REPAIR_EVERY = 0.25  # seconds between attempts to reach the backend after a failed publish
+COALESCE_INTERVAL = 0.1  # seconds a latest-wins frame may wait for its newer ones (a burst)
 
 Frame = BaseModel | dict[str, Any]
 Event = tuple[str, Frame]
@@ -109,6 +116,80 @@ class Connection:
                 await asyncio.wait_for(self.writer, 5)
 
 
+@dataclass(slots=True)
+class _Window:
+    until: float  # time.monotonic() when the interval ends
+    version: int  # the newest version sent or held in it
+    held: LatestWins | None = None  # the newest frame, for the end of the interval
+
+
+class Coalescer:
+    """This server's latest-wins frames: at most one per channel and key per interval.
+
+    The first frame of a (channel, key) after a quiet interval goes out at once; later ones
+    within the interval replace each other (the highest version wins, whatever the order in
+    which the actions got to publish them) and the newest goes out when the interval ends,
+    which starts another. So a client shows a value at most one interval old, and always ends
+    at the newest; a burst costs one frame per interval instead of one per change.
+
+    At stop, held frames are sent, not dropped: sockets on other servers would otherwise
+    show an old value until the next change. Frames published after that go out at once.
+    """
+
+    def __init__(self, send: Callable[[str, LatestWins], Awaitable[None]], interval: float) -> None:
+        self.send = send
+        self.interval = interval
+        self.windows: dict[tuple[str, str], _Window] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.stopped = False
+
+    async def publish(self, channel: str, frame: LatestWins) -> None:
+        if self.stopped:
+            await self.send(channel, frame)
+            return
+        key, version = frame.latest_wins()
+        window = self.windows.get((channel, key))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+        if window is None:
+            self.windows[channel, key] = _Window(time.monotonic() + self.interval, version)
+            await self.send(channel, frame)
+        elif version > window.version:  # an older one is useless: clients keep the newest
+            window.version, window.held = version, frame
+
+    async def _run(self) -> None:
+        # Every window lasts one interval from when it opened, so none opened meanwhile ends
+        # before the earliest one seen here.
+        while self.windows:
+            await asyncio.sleep(min(w.until for w in self.windows.values()) - time.monotonic())
+            now = time.monotonic()
+            for (channel, key), window in list(self.windows.items()):
+                if window.until > now:
+                    continue
+                frame = window.held
+                if frame is None:
+                    del self.windows[channel, key]
+                    continue
+                window.until = now + self.interval
+                try:
+                    await self.send(channel, frame)
+                except Exception:
+                    log.exception("publishing a held frame to %s failed", channel)
+                if window.held is frame:  # not replaced meanwhile by a newer one
+                    window.held = None
+
+    async def stop(self) -> None:
+        self.stopped = True
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        windows, self.windows = self.windows, {}
+        for (channel, _), window in windows.items():
+            if window.held is not None:
+                await self.send(channel, window.held)
+
+
 class MonitorNudges(Protocol):
     def nudge(self, merchant_id: int) -> None: ...
 
@@ -122,11 +203,13 @@ class Hub:
         self.repair: asyncio.Task[None] | None = None
         # This server's monitor feed (kefu.monitor.live), once the app has started one.
         self.monitor: MonitorNudges | None = None
+        self.coalescer = Coalescer(self._publish, COALESCE_INTERVAL)
 
     async def start(self) -> None:
         await self.backend.start(self._deliver, self._resubscribed)
 
     async def stop(self) -> None:
+        await self.coalescer.stop()  # while the backend still carries what it held
         if self.repair is not None:
             self.repair.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -193,9 +276,16 @@ class Hub:
     async def publish(self, channel: str, frame: Frame) -> None:
         """Hand a frame to the backend; never fails the action that publishes it.
 
-        While the backend is failing, the frame reaches this server's sockets directly and
-        the channel is marked: once the backend works again, its sockets everywhere resync.
+        A latest-wins frame may be held back for newer ones (see :class:`Coalescer`). While
+        the backend is failing, the frame reaches this server's sockets directly and the
+        channel is marked: once the backend works again, its sockets everywhere resync.
         """
+        if isinstance(frame, LatestWins):
+            await self.coalescer.publish(channel, frame)
+        else:
+            await self._publish(channel, frame)
+
+    async def _publish(self, channel: str, frame: Frame) -> None:
         data = encode(frame)
         if not self.missed:
             try:

@@ -165,6 +165,16 @@ class ServerFrame(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LatestWins(ServerFrame):
+    """A frame that a newer one of the same key makes useless (a length, not an event): the
+    hub may send only the newest of a quick succession (see ``kefu.realtime.hub.Coalescer``)."""
+
+    def latest_wins(self) -> tuple[str, int]:
+        """The key (frames of one key on one channel replace each other) and the version
+        (the highest is the newest)."""
+        raise NotImplementedError
+
+
 class ErrorFrame(ServerFrame):
     type: Literal["error"] = "error"
     code: str
@@ -271,13 +281,19 @@ class VisitorPresence(ServerFrame):
     online: bool
 
 
-class QueueUpdated(ServerFrame):
-    """A queue's length; as with Queued, the highest ``queue_version`` is the newest."""
+class QueueUpdated(LatestWins):
+    """A queue's length; as with Queued, the highest ``queue_version`` is the newest.
+
+    Agents only show the length, so the lengths of one group may be coalesced. A visitor's
+    ``Queued`` never is: each visitor gets each of their positions at once."""
 
     type: Literal["queue.updated"] = "queue.updated"
     group_id: int | None
     length: int
     queue_version: int
+
+    def latest_wins(self) -> tuple[str, int]:
+        return f"queue:{self.group_id}", self.queue_version
 
 
 class StatusChanged(ServerFrame):

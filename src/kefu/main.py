@@ -10,6 +10,7 @@ from datetime import timedelta
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kefu import __version__, errors
@@ -180,8 +181,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.secret_key = secret_key
     errors.install(app)
-    app.add_api_websocket_route("/ws/visitor", visitor_socket)
-    app.add_api_websocket_route("/ws/agent", agent_socket)
+    # Plain Starlette routes: the sockets take no dependencies, and FastAPI's would be solved on
+    # every connection.
+    app.router.routes += [
+        WebSocketRoute("/ws/visitor", visitor_socket),
+        WebSocketRoute("/ws/agent", agent_socket),
+    ]
     app.include_router(api_router())
 
     @app.get("/healthz", tags=["health"])

@@ -811,7 +811,7 @@ _SERVED_RECORDS = (
 )
 _INSERT_MESSAGES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
 _SET_SEQ = update(_visitors).where(_visitors.c.id == bindparam("b_id")).values(last_seq=bindparam("b_seq"))
-_SEEN = update(_visitors).where(_visitors.c.id == bindparam("b_id")).values(last_seen_at=bindparam("b_now"))
+_SET_SEQ_SEEN = _SET_SEQ.values(last_seen_at=bindparam("b_now"))
 
 
 @dataclass(slots=True)
@@ -900,10 +900,13 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
     except IntegrityError:
         await session.rollback()  # a repeated client id: let each go alone
         return [None] * len(batch)
-    await session.execute(_SET_SEQ, [{"b_id": v, "b_seq": n} for v, n in last_seq.items()])
+    # One statement per kind of row: a visitor who wrote was also seen just now.
     seen = {t.visitor_id for t in taken if t.request.sender == Sender.visitor}
-    if seen:
-        await session.execute(_SEEN, [{"b_id": v, "b_now": now} for v in seen])
+    for statement, rows_of in ((_SET_SEQ_SEEN, seen), (_SET_SEQ, last_seq.keys() - seen)):
+        if rows_of:
+            await session.execute(
+                statement, [{"b_id": v, "b_seq": last_seq[v], "b_now": now} for v in rows_of]
+            )
     visitor_counts = [
         {"conversation_id": t.conversation_id, "now": now}
         for t in taken

@@ -285,8 +285,8 @@ class Hub:
         else:
             await self._publish(channel, frame)
 
-    async def _publish(self, channel: str, frame: Frame) -> None:
-        data = encode(frame)
+    async def _publish(self, channel: str, frame: Frame, data: str | None = None) -> None:
+        data = encode(frame) if data is None else data
         if not self.missed:
             try:
                 await self.backend.publish(channel, data)
@@ -299,8 +299,15 @@ class Hub:
             self.repair = asyncio.create_task(self._repair())
 
     async def publish_all(self, events: Iterable[Event]) -> None:
+        encoded: dict[int, str] = {}  # a frame for several channels is encoded once
         for channel, frame in events:
-            await self.publish(channel, frame)
+            if isinstance(frame, LatestWins):
+                await self.coalescer.publish(channel, frame)
+                continue
+            data = encoded.get(id(frame))
+            if data is None:
+                data = encoded[id(frame)] = encode(frame)
+            await self._publish(channel, frame, data)
 
     async def _repair(self) -> None:
         """Until the backend carries frames again, retry; then resync every marked channel."""

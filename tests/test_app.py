@@ -94,7 +94,9 @@ async def test_requests_get_503_and_retry_after_while_the_database_is_unreachabl
         unreachable = Database("postgresql+asyncpg://postgres@127.0.0.1:9/kefu")  # nothing listens
     c = world.client()
     widget = {"widget_key": world.shop["widget_key"]}
-    app.state.db = unreachable
+    # Every session now opens on the unreachable database, also those of the group commits,
+    # which hold the app's database object.
+    reachable, real.sessionmaker = real.sessionmaker, unreachable.sessionmaker
     try:
         r = await c.post("/api/v1/widget/sessions", json=widget)
         assert r.status_code == 503, r.text
@@ -106,7 +108,7 @@ async def test_requests_get_503_and_retry_after_while_the_database_is_unreachabl
             r.json()["error"]["message"] == "The service is temporarily unavailable; please try again shortly"
         )
     finally:
-        app.state.db = real
+        real.sessionmaker = reachable
         await unreachable.dispose()
     # Back as soon as the database is.
     assert (await c.post("/api/v1/widget/sessions", json=widget)).status_code == 200

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kefu.database.engine import database_unavailable, sqlstate
 from kefu.exceptions import KefuError, pick_language
 
 log = logging.getLogger("kefu")
@@ -60,29 +61,7 @@ def describe_validation(errors: list[Any], lang: str) -> tuple[str, list[dict[st
     return f"Invalid field {field}: {first['msg']}", details
 
 
-def _sqlstate(exc: DBAPIError) -> str:
-    return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
-
-
 RETRY_AFTER = "5"  # seconds: a failover or a burst is usually over by then
-# SQLSTATE: connection exceptions (08), insufficient resources (53: too many connections),
-# the server shutting down or starting up (57P01-57P03).
-_UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
-_SQLITE_UNAVAILABLE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN"}
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database could not serve us now (unreachable, no free
-    connection in the pool, shutting down, locked): the request may succeed when retried."""
-    if isinstance(exc, PoolTimeout | OSError):  # OSError: refused, unreachable, timed out
-        return True
-    if isinstance(exc, DBAPIError):
-        return (
-            exc.connection_invalidated
-            or _sqlstate(exc).startswith(_UNAVAILABLE_STATES)
-            or getattr(exc.orig, "sqlite_errorname", None) in _SQLITE_UNAVAILABLE
-        )
-    return False
 
 
 def install(app: FastAPI) -> None:
@@ -123,7 +102,7 @@ def install(app: FastAPI) -> None:
         # a value (SQLSTATE class 22: NUL in text, out of range) is bad input, and a
         # constraint (class 23, e.g. two requests racing for one name) is a conflict.
         en = _lang(request) == "en"
-        state = _sqlstate(exc)
+        state = sqlstate(exc)
         if state.startswith("22"):
             log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
             return _error(422, "invalid_input", "A value is not acceptable" if en else "请求中的值无效")

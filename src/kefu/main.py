@@ -10,7 +10,7 @@ from datetime import timedelta
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kefu import __version__, errors
@@ -37,7 +37,8 @@ from kefu.realtime.endpoints import agent_socket, visitor_socket
 from kefu.realtime.hub import Hub
 from kefu.scheduler import Scheduler
 from kefu.web import routes as web
-from kefu.widget.actions import do_open_visitor_sockets
+from kefu.widget.actions import do_open_sessions, do_open_visitor_sockets
+from kefu.widget.api import open_session_lean
 from kefu.widget.api import router as widget_router
 
 MAX_BODY = 1 << 20  # JSON bodies
@@ -151,6 +152,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             lambda session, batch: do_open_visitor_sockets(session, hub, server_id=server_id, openings=batch),
             what="visitor sockets",
         )
+        app.state.widget_sessions = GroupCommit(
+            db,
+            lambda session, batch: do_open_sessions(session, secret=secret_key, requests=batch),
+            what="widget sessions",
+        )
         await hub.start()
         scheduler = app.state.scheduler = Scheduler(
             db,
@@ -188,6 +194,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         WebSocketRoute("/ws/agent", agent_socket),
     ]
     app.include_router(api_router())
+    # Ahead of every route: the widget's session, answered without FastAPI's machinery.
+    app.router.routes.insert(0, Route("/api/v1/widget/sessions", open_session_lean, methods=["POST"]))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

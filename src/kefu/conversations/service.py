@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -99,11 +99,20 @@ async def get_visitor_by_member(session: AsyncSession, *, merchant_id: int, memb
     ).first()
 
 
-async def room_taken(session: AsyncSession, *, merchant_id: int, room: str) -> bool:
-    found = await session.scalar(
-        select(Visitor.id).where(Visitor.merchant_id == merchant_id, Visitor.room == room)
+_ROOMS_TAKEN = select(_v.c.merchant_id, _v.c.room).where(
+    _v.c.merchant_id.in_(bindparam("merchant_ids", expanding=True)),
+    _v.c.room.in_(bindparam("rooms", expanding=True)),
+)
+
+
+async def rooms_taken(session: AsyncSession, *, rooms: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (merchant id, room) pairs are already some visitor's, in one query."""
+    wanted = set(rooms)
+    found = await session.execute(
+        _ROOMS_TAKEN,
+        {"merchant_ids": list({m for m, _ in wanted}), "rooms": list({r for _, r in wanted})},
     )
-    return found is not None
+    return {(m, r) for m, r in found if (m, r) in wanted}
 
 
 async def changed_since(session: AsyncSession, *, since: datetime) -> list[tuple[int, int]]:

@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.dialects import registry
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -53,6 +55,31 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+# SQLSTATE: connection exceptions (08), insufficient resources (53: too many connections),
+# the server shutting down or starting up (57P01-57P03).
+_UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
+_SQLITE_UNAVAILABLE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN"}
+
+
+def sqlstate(exc: DBAPIError) -> str:
+    """The SQLSTATE of a database error ("" when the driver gives none)."""
+    return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database could not serve us now (unreachable, no free
+    connection in the pool, shutting down, locked): the request may succeed when retried."""
+    if isinstance(exc, PoolTimeout | OSError):  # OSError: refused, unreachable, timed out
+        return True
+    if isinstance(exc, DBAPIError):
+        return (
+            exc.connection_invalidated
+            or sqlstate(exc).startswith(_UNAVAILABLE_STATES)
+            or getattr(exc.orig, "sqlite_errorname", None) in _SQLITE_UNAVAILABLE
+        )
+    return False
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

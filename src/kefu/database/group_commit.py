@@ -4,7 +4,9 @@ One transaction per small write spends most of its time on the transaction, not 
 under load a group commit turns N concurrent requests into one transaction that handles all N
 (chat messages, visitor sockets opening). A lone request is written at once, with no waiting
 for company, so latency at low load is unchanged. If a group's transaction fails, each of its
-requests is tried alone, so one bad request cannot fail the others.
+requests is tried alone, so one bad request cannot fail the others; unless the database
+is unavailable, which would fail each of them again, one after the other: then they all fail
+at once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.database.engine import database_unavailable
 
 log = logging.getLogger("kefu.database")
 MAX_BATCH = 200
@@ -47,8 +51,9 @@ class GroupCommit(Generic[Req, Res]):
             try:
                 _settle(batch, await self._run([r for r, _ in batch]))
             except Exception as exc:
-                if len(batch) == 1:
-                    _fail(batch[0][1], exc)
+                if len(batch) == 1 or database_unavailable(exc):
+                    for _, future in batch:
+                        _fail(future, exc)
                     continue
                 log.exception("group commit of %d %s failed; trying each alone", len(batch), self.what)
                 for request, future in batch:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, bindparam, func, select
+from sqlalchemy import ColumnElement, Exists, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import Merchant, MerchantSettings, User
@@ -49,16 +49,21 @@ async def has_capacity(session: AsyncSession, *, merchant_id: int) -> bool:
     return await session.scalar(_HAS_CAPACITY, {"merchant_id": merchant_id}) is not None
 
 
-_SERVING = (
-    select(_states.c.agent_id)
-    .join(_users, _users.c.id == _states.c.agent_id)
-    .where(
-        _states.c.merchant_id == bindparam("merchant_id"),
-        _states.c.status.in_([AgentStatus.online, AgentStatus.busy]),
-        _users.c.enabled.is_(True),
+def serving(merchant_id: ColumnElement[int]) -> Exists:
+    """SQL for: an agent of the merchant is online or busy (connected, or within grace)."""
+    return (
+        select(_states.c.agent_id)
+        .join(_users, _users.c.id == _states.c.agent_id)
+        .where(
+            _states.c.merchant_id == merchant_id,
+            _states.c.status.in_([AgentStatus.online, AgentStatus.busy]),
+            _users.c.enabled.is_(True),
+        )
+        .exists()
     )
-    .exists()
-)
+
+
+_SERVING = serving(bindparam("merchant_id"))
 
 
 async def anyone_serving(session: AsyncSession, *, merchant_id: int) -> bool:

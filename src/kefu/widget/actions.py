@@ -11,7 +11,6 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts import service as accounts
-from kefu.accounts.models import Merchant
 from kefu.agents import presence
 from kefu.agents import service as agents
 from kefu.auth.security import member_signature
@@ -25,6 +24,7 @@ from kefu.exceptions import InvalidInput, KefuError, NotFound
 from kefu.realtime.hub import Hub
 from kefu.routing import service as routing
 from kefu.widget.schemas import SessionIn
+from kefu.widget.service import WidgetMerchant, widget_merchants
 
 
 class BadMemberSignature(KefuError):
@@ -35,13 +35,6 @@ class BadMemberSignature(KefuError):
         super().__init__("会员身份签名无效", "The member signature is not valid")
 
 
-async def _new_room(session: AsyncSession, merchant_id: int) -> str:
-    while True:
-        room = f"访客{secrets.randbelow(1_000_000):06d}"
-        if not await conversations.room_taken(session, merchant_id=merchant_id, room=room):
-            return room
-
-
 @dataclass(frozen=True, slots=True)
 class OpenedSession:
     visitor_id: int
@@ -50,6 +43,66 @@ class OpenedSession:
     token: str
     merchant_name: str
     new: bool  # a first visit: nothing left from before
+    online: bool  # someone can serve them now
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRequest:
+    """A widget session asked for: the body, and the address and browser it came from."""
+
+    data: SessionIn
+    ip: str | None
+    user_agent: str | None
+
+
+async def do_open_sessions(
+    session: AsyncSession, *, secret: str, requests: list[SessionRequest]
+) -> list[OpenedSession | KefuError | None]:
+    """First visits, many in one transaction (see GroupCommit); for each request its new
+    visitor's session, the error it earns (an unknown widget key or group), or None when it is
+    not a plain first visit (a member, or a token for one of the merchant's visitors), which
+    :func:`do_open_session` opens alone.
+
+    One query finds the merchants (with whether anyone can serve their visitors now), one
+    the groups asked for, one checks every candidate room, one statement inserts every visitor.
+    """
+    merchants = await widget_merchants(session, widget_keys=[r.data.widget_key for r in requests])
+    group_ids = [r.data.group_id for r in requests if r.data.group_id is not None]
+    groups = await agents.group_merchants(session, group_ids=group_ids)
+    out: list[OpenedSession | KefuError | None] = []
+    first: list[tuple[int, SessionRequest, WidgetMerchant]] = []
+    for request in requests:
+        data = request.data
+        merchant = merchants.get(data.widget_key)
+        if merchant is None:
+            out.append(_unknown_widget_key())
+        elif data.group_id is not None and groups.get(data.group_id) != merchant.id:
+            out.append(_unknown_group())
+        elif data.member is not None or _claim_for(secret, data.visitor_token, merchant.id):
+            out.append(None)
+        else:
+            first.append((len(out), request, merchant))
+            out.append(None)
+    if first:
+        opened = await _new_visitors(session, secret=secret, visitors=[(r, m) for _, r, m in first])
+        for (i, _, _), one in zip(first, opened, strict=True):
+            out[i] = one
+    await session.commit()
+    return out
+
+
+def _unknown_widget_key() -> NotFound:
+    return NotFound("客服插件", "Widget key")
+
+
+def _unknown_group() -> InvalidInput:
+    return InvalidInput("分组不存在", "Unknown group", code="unknown_group")
+
+
+def _claim_for(secret: str, token: str | None, merchant_id: int) -> VisitorClaim | None:
+    """The token's claim, when it is genuine and for one of this merchant's visitors."""
+    claim = read_visitor_token(secret, token)
+    return claim if claim is not None and claim.merchant_id == merchant_id else None
 
 
 async def do_open_session(
@@ -58,19 +111,19 @@ async def do_open_session(
     """The visitor for this session (new, returning, or a member's), and their token."""
     merchant = await accounts.get_by_widget_key(session, widget_key=data.widget_key)
     if merchant is None:
-        raise NotFound("客服插件", "Widget key")
+        raise _unknown_widget_key()
     if data.group_id is not None and not await agents.get_group(
         session, merchant_id=merchant.id, group_id=data.group_id
     ):
-        raise InvalidInput("分组不存在", "Unknown group", code="unknown_group")
+        raise _unknown_group()
     if data.member is not None:
         expected = member_signature(merchant.widget_secret, data.member.id, data.member.name)
         if not hmac.compare_digest(expected, data.member.signature.lower()):
             raise BadMemberSignature()
 
     visitor: Visitor | None = None
-    claim = read_visitor_token(secret, data.visitor_token)
-    if claim is not None and claim.merchant_id == merchant.id:
+    claim = _claim_for(secret, data.visitor_token, merchant.id)
+    if claim is not None:
         found = await conversations.get_visitor(session, merchant_id=merchant.id, visitor_id=claim.visitor_id)
         if found is not None and hmac.compare_digest(found.token_key, claim.key):
             visitor = found
@@ -84,15 +137,15 @@ async def do_open_session(
         elif visitor is not None and visitor.member_id is not None:
             visitor = None  # another member's browser: start afresh
     if visitor is None and data.member is None:
-        return await _new_visitor(
-            session, secret=secret, merchant=merchant, data=data, ip=ip, user_agent=user_agent
-        )
+        request = SessionRequest(data, ip, user_agent)
+        online = await routing.can_serve_now(session, merchant_id=merchant.id)
+        widget = WidgetMerchant(merchant.id, merchant.name, merchant.widget_key, online)
+        [opened] = await _new_visitors(session, secret=secret, visitors=[(request, widget)])
+        await session.commit()
+        return opened
     if visitor is None:
-        visitor = Visitor(
-            merchant_id=merchant.id,
-            room=await _new_room(session, merchant.id),
-            token_key=secrets.token_urlsafe(12),
-        )
+        [room] = await _new_rooms(session, [merchant.id])
+        visitor = Visitor(merchant_id=merchant.id, room=room, token_key=secrets.token_urlsafe(12))
         session.add(visitor)
     if data.member is not None:
         visitor.member_id = data.member.id
@@ -103,7 +156,7 @@ async def do_open_session(
     visitor.page_url = data.page_url or visitor.page_url
     visitor.page_title = data.page_title or visitor.page_title
     visitor.ip = ip
-    visitor.user_agent = (user_agent or "")[:500] or None
+    visitor.user_agent = _user_agent(user_agent)
     visitor.last_seen_at = utcnow()
     await session.flush()
     opened = OpenedSession(
@@ -113,49 +166,72 @@ async def do_open_session(
         make_visitor_token(secret, merchant_id=merchant.id, visitor_id=visitor.id, key=visitor.token_key),
         merchant.name,
         new=False,
+        online=await routing.can_serve_now(session, merchant_id=merchant.id),
     )
     await session.commit()
     return opened
 
 
-_INSERT_VISITOR = insert(table(Visitor)).returning(table(Visitor).c.id)
+def _user_agent(user_agent: str | None) -> str | None:
+    return (user_agent or "")[:500] or None
 
 
-async def _new_visitor(
-    session: AsyncSession,
-    *,
-    secret: str,
-    merchant: Merchant,
-    data: SessionIn,
-    ip: str | None,
-    user_agent: str | None,
-) -> OpenedSession:
-    """The most common session, a first visit, in two plain statements."""
-    room, key = await _new_room(session, merchant.id), secrets.token_urlsafe(12)
-    visitor_id = await session.scalar(
-        _INSERT_VISITOR,
+async def _new_rooms(session: AsyncSession, merchant_ids: list[int]) -> list[str]:
+    """A free room name for each new visitor of these merchants, no two the same."""
+    rooms = [""] * len(merchant_ids)
+    chosen: set[tuple[int, str]] = set()
+    todo = list(range(len(merchant_ids)))
+    while todo:
+        for i in todo:
+            rooms[i] = f"访客{secrets.randbelow(1_000_000):06d}"
+        taken = await conversations.rooms_taken(session, rooms=[(merchant_ids[i], rooms[i]) for i in todo])
+        again = []
+        for i in todo:
+            pair = (merchant_ids[i], rooms[i])
+            if pair in taken or pair in chosen:
+                again.append(i)
+            else:
+                chosen.add(pair)
+        todo = again
+    return rooms
+
+
+_visitors = table(Visitor)
+_INSERT_VISITORS = insert(_visitors).returning(_visitors.c.merchant_id, _visitors.c.room, _visitors.c.id)
+
+
+async def _new_visitors(
+    session: AsyncSession, *, secret: str, visitors: list[tuple[SessionRequest, WidgetMerchant]]
+) -> list[OpenedSession]:
+    """Insert first-time visitors, all in one statement (the caller commits)."""
+    rooms = await _new_rooms(session, [merchant.id for _, merchant in visitors])
+    keys = [secrets.token_urlsafe(12) for _ in visitors]
+    now = utcnow()
+    rows = [
         {
             "merchant_id": merchant.id,
             "room": room,
             "token_key": key,
-            "nickname": data.nickname,
-            "page_url": data.page_url,
-            "page_title": data.page_title,
-            "ip": ip,
-            "user_agent": (user_agent or "")[:500] or None,
-            "last_seen_at": utcnow(),
-        },
-    )
-    assert visitor_id is not None
-    opened = OpenedSession(
-        visitor_id,
-        merchant.id,
-        room,
-        make_visitor_token(secret, merchant_id=merchant.id, visitor_id=visitor_id, key=key),
-        merchant.name,
-        new=True,
-    )
-    await session.commit()
+            "nickname": request.data.nickname,
+            "page_url": request.data.page_url,
+            "page_title": request.data.page_title,
+            "ip": request.ip,
+            "user_agent": _user_agent(request.user_agent),
+            "last_seen_at": now,
+        }
+        for (request, merchant), room, key in zip(visitors, rooms, keys, strict=True)
+    ]
+    # RETURNING gives many rows in no promised order (SQLite): each room names its visitor.
+    ids = {(m, room): i for m, room, i in await session.execute(_INSERT_VISITORS, rows)}
+    opened = []
+    for (_, merchant), room, key in zip(visitors, rooms, keys, strict=True):
+        visitor_id = ids[merchant.id, room]
+        token = make_visitor_token(secret, merchant_id=merchant.id, visitor_id=visitor_id, key=key)
+        opened.append(
+            OpenedSession(
+                visitor_id, merchant.id, room, token, merchant.name, new=True, online=merchant.online
+            )
+        )
     return opened
 
 

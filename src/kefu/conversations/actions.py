@@ -269,7 +269,9 @@ async def do_start_conversations(
 
 
 _conversations, _events = table(Conversation), table(ConversationEvent)
-_INSERT_CONVERSATIONS = insert(_conversations).returning(_conversations.c.id, sort_by_parameter_order=True)
+# RETURNING's order is not the rows' order on SQLite (and asking SQLAlchemy to sort makes it
+# insert one row at a time there): rows come back with what tells them apart.
+_INSERT_CONVERSATIONS = insert(_conversations).returning(_conversations.c.visitor_id, _conversations.c.id)
 _INSERT_EVENTS = insert(_events)
 
 
@@ -310,30 +312,30 @@ async def start_conversations(session: AsyncSession, hub: Hub, requests: list[St
     arrived: list[Conversation] = []
     if fresh:
         now = utcnow()
-        ids = await session.scalars(
-            _INSERT_CONVERSATIONS,
-            [
-                {
-                    "merchant_id": r.merchant_id,
-                    "visitor_id": r.visitor_id,
-                    "group_id": r.group_id,
-                    "state": ConversationState.queued,
-                    "initiation": Initiation.visitor,
-                    "created_at": now,
-                }
-                for r in fresh
-            ],
-        )
+        rows = [
+            {
+                "merchant_id": r.merchant_id,
+                "visitor_id": r.visitor_id,
+                "group_id": r.group_id,
+                "state": ConversationState.queued,
+                "initiation": Initiation.visitor,
+                "created_at": now,
+            }
+            for r in fresh
+        ]
+        ids = {
+            visitor_id: conv_id for visitor_id, conv_id in await session.execute(_INSERT_CONVERSATIONS, rows)
+        }
         # Plain objects, not in the session: routing reads what it needs of them.
         arrived = [
             Conversation(
-                id=conv_id,
+                id=ids[r.visitor_id],
                 merchant_id=r.merchant_id,
                 visitor_id=r.visitor_id,
                 group_id=r.group_id,
                 state=ConversationState.queued,
             )
-            for conv_id, r in zip(ids.all(), fresh, strict=True)
+            for r in fresh
         ]
         await session.execute(
             _INSERT_EVENTS,
@@ -809,7 +811,8 @@ _SERVED_RECORDS = (
     .join(_settings, _settings.c.merchant_id == _c.merchant_id)
     .where(_c.id.in_(bindparam("ids", expanding=True)))
 )
-_INSERT_MESSAGES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+# As for records (see _INSERT_CONVERSATIONS): a message is told apart by visitor and seq.
+_INSERT_MESSAGES = insert(_messages).returning(_messages.c.visitor_id, _messages.c.seq, _messages.c.id)
 _SET_SEQ = update(_visitors).where(_visitors.c.id == bindparam("b_id")).values(last_seq=bindparam("b_seq"))
 _SET_SEQ_SEEN = _SET_SEQ.values(last_seen_at=bindparam("b_now"))
 
@@ -896,7 +899,7 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
     ]
     try:
         inserted = await session.execute(_INSERT_MESSAGES, rows)
-        ids = inserted.scalars().all()
+        ids = {(v, n): i for v, n, i in inserted}
     except IntegrityError:
         await session.rollback()  # a repeated client id: let each go alone
         return [None] * len(batch)
@@ -928,7 +931,8 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
     await session.commit()
     events: list[Event] = []
     sent: dict[int, Sent] = {}
-    for t, row, message_id in zip(taken, rows, ids, strict=True):
+    for t, row in zip(taken, rows, strict=True):
+        message_id = ids[t.visitor_id, t.seq]
         message = MessageOut(id=message_id, room=t.room, **{k: row[k] for k in _MESSAGE_FIELDS})
         sent[id(t.request)] = Sent(message, t.visitor_id, duplicate=False)
         events += _message_events(message, t.visitor_id, t.agent_id)

@@ -71,11 +71,27 @@ async def anyone_serving(session: AsyncSession, *, merchant_id: int) -> bool:
     return bool(await session.scalar(select(_SERVING), {"merchant_id": merchant_id}))
 
 
-def _queue(merchant_id: int, group_id: int | None) -> ColumnElement[bool]:
-    group = Conversation.group_id.is_(None) if group_id is None else Conversation.group_id == group_id
-    return (
-        (Conversation.merchant_id == merchant_id) & (Conversation.state == ConversationState.queued) & group
-    )
+_conv = table(Conversation)
+_WAITING = (_conv.c.merchant_id == bindparam("merchant_id")) & (_conv.c.state == ConversationState.queued)
+# One group's queue, prebuilt for both kinds: keyed by "is it the ungrouped queue".
+_QUEUE = {
+    True: _WAITING & _conv.c.group_id.is_(None),
+    False: _WAITING & (_conv.c.group_id == bindparam("group_id")),
+}
+_QUEUE_IDS = {
+    k: select(_conv.c.id, _conv.c.visitor_id).where(q).order_by(_conv.c.id) for k, q in _QUEUE.items()
+}
+_AHEAD = {
+    k: select(func.count()).where(q, _conv.c.id < bindparam("conversation_id")) for k, q in _QUEUE.items()
+}
+_QUEUE_LENGTH = {k: select(func.count()).where(q) for k, q in _QUEUE.items()}
+
+
+def _queue(merchant_id: int, group_id: int | None) -> tuple[bool, dict[str, int]]:
+    """Which prebuilt queue statement, and its parameters."""
+    if group_id is None:
+        return True, {"merchant_id": merchant_id}
+    return False, {"merchant_id": merchant_id, "group_id": group_id}
 
 
 async def queued(session: AsyncSession, *, merchant_id: int, limit: int = 500) -> Sequence[Conversation]:
@@ -94,11 +110,8 @@ async def queue_ids(
     session: AsyncSession, *, merchant_id: int, group_id: int | None
 ) -> list[tuple[int, int]]:
     """(conversation id, visitor id) of one group's queue, in order."""
-    rows = await session.execute(
-        select(Conversation.id, Conversation.visitor_id)
-        .where(_queue(merchant_id, group_id))
-        .order_by(Conversation.id)
-    )
+    ungrouped, params = _queue(merchant_id, group_id)
+    rows = await session.execute(_QUEUE_IDS[ungrouped], params)
     return [(c, v) for c, v in rows]
 
 
@@ -115,26 +128,14 @@ async def position(session: AsyncSession, *, conversation: Conversation) -> int:
 async def position_of(
     session: AsyncSession, *, merchant_id: int, group_id: int | None, conversation_id: int
 ) -> int:
-    ahead = await session.scalar(
-        select(func.count())
-        .select_from(table(Conversation))
-        .where(_queue(merchant_id, group_id), table(Conversation).c.id < conversation_id)
-    )
+    ungrouped, params = _queue(merchant_id, group_id)
+    ahead = await session.scalar(_AHEAD[ungrouped], {**params, "conversation_id": conversation_id})
     return (ahead or 0) + 1
 
 
-_conv = table(Conversation)
-_WAITING = (_conv.c.merchant_id == bindparam("merchant_id")) & (_conv.c.state == ConversationState.queued)
-_QUEUE_LENGTH = select(func.count()).where(_WAITING, _conv.c.group_id == bindparam("group_id"))
-_UNGROUPED_QUEUE_LENGTH = select(func.count()).where(_WAITING, _conv.c.group_id.is_(None))
-
-
 async def queue_length(session: AsyncSession, *, merchant_id: int, group_id: int | None) -> int:
-    if group_id is None:
-        found = await session.scalar(_UNGROUPED_QUEUE_LENGTH, {"merchant_id": merchant_id})
-    else:
-        found = await session.scalar(_QUEUE_LENGTH, {"merchant_id": merchant_id, "group_id": group_id})
-    return found or 0
+    ungrouped, params = _queue(merchant_id, group_id)
+    return await session.scalar(_QUEUE_LENGTH[ungrouped], params) or 0
 
 
 async def place(session: AsyncSession, *, conversation: Conversation) -> tuple[int, int]:

@@ -258,16 +258,6 @@ class Started:
     place: tuple[int, int] | None  # (position, queue version) while it waits
 
 
-async def do_start_conversations(
-    session: AsyncSession, hub: Hub, requests: list[StartRequest]
-) -> list[Started]:
-    """New visitor-initiated records, many in one transaction (see ``start_conversations``)."""
-    starts = await start_conversations(session, hub, requests)
-    await session.commit()
-    await starts.publish(hub)
-    return starts.started
-
-
 _conversations, _events = table(Conversation), table(ConversationEvent)
 # RETURNING's order is not the rows' order on SQLite (and asking SQLAlchemy to sort makes it
 # insert one row at a time there): rows come back with what tells them apart.
@@ -374,8 +364,10 @@ async def do_start_conversation(
 ) -> Conversation:
     """One visitor's new record (or the open one they have)."""
     request = StartRequest(visitor.id, visitor.merchant_id, group_id)
-    (started,) = await do_start_conversations(session, hub, [request])
-    conv = await session.get(Conversation, started.conversation_id)
+    starts = await start_conversations(session, hub, [request])
+    await session.commit()
+    await starts.publish(hub)
+    conv = await session.get(Conversation, starts.started[0].conversation_id)
     assert conv is not None
     return conv
 

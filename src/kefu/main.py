@@ -137,9 +137,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.sqlalchemy_url, **settings.engine_options)
+        db = Database(settings.sqlalchemy_url, checkpoint_thread=True, **settings.engine_options)
         if migrate:
             await upgrade(db.engine, uploads_dir=settings.uploads_dir)
+        db.start()
         app.state.db = db
         server_id = app.state.server_id = uuid.uuid4().hex[:16]
         hub = app.state.hub = Hub(make_backend(settings))

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kefu.accounts import service as accounts
 from kefu.agents.models import AgentState, Presence, ServerHeartbeat
 from kefu.database.base import table, utcnow
+from kefu.database.prepared import Prepared
 
 AGENT = "agent"
 VISITOR = "visitor"
@@ -64,7 +65,7 @@ def _count_up(insert: Any) -> Any:
     )
 
 
-_COUNT_UP = {"postgresql": _count_up(pg_insert), "sqlite": _count_up(sqlite_insert)}
+_COUNT_UP = {"postgresql": Prepared(_count_up(pg_insert)), "sqlite": Prepared(_count_up(sqlite_insert))}
 _TOTALS = (
     select(_p.c.subject_id, func.sum(_p.c.connections))
     .where(_p.c.kind == bindparam("kind"), _p.c.subject_id.in_(bindparam("ids", expanding=True)))
@@ -91,8 +92,8 @@ async def add_connections(
         return {}
     for subject_id in sorted(counts):  # one order everywhere: no deadlock between batches
         await lock_subject(session, kind=kind, subject_id=subject_id)
-    await session.execute(
-        _COUNT_UP[session.get_bind().dialect.name],
+    await _COUNT_UP[session.get_bind().dialect.name].write_many(
+        session,
         [
             {"server_id": server_id, "kind": kind, "subject_id": s, "merchant_id": m, "n": n}
             for s, (m, n) in sorted(counts.items())

@@ -30,6 +30,7 @@ from kefu.conversations.models import (
 from kefu.conversations.sanitize import clean_rich
 from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut, SummaryOut
 from kefu.database.base import table, utcnow
+from kefu.database.prepared import Prepared
 from kefu.exceptions import Conflict, InvalidInput, NotFound
 from kefu.realtime import protocol as p
 from kefu.realtime.hub import Event, Hub, agent_channel, room_channel
@@ -77,7 +78,7 @@ _OPEN_RECORD = (
     .order_by(_c.id.desc())
     .limit(1)
 )
-_VISITOR_MESSAGE_COUNTED = (
+_VISITOR_MESSAGE_COUNTED = Prepared(
     update(_conversations)
     .where(_c.id == bindparam("conversation_id"))
     .values(
@@ -97,7 +98,7 @@ _SERVED_RECORD = (
         _c.agent_id == bindparam("agent_id"),
     )
 )
-_AGENT_MESSAGE_COUNTED = (
+_AGENT_MESSAGE_COUNTED = Prepared(
     update(_conversations)
     .where(_c.id == bindparam("conversation_id"))
     .values(
@@ -422,8 +423,8 @@ async def do_visitor_send(
         return await _repeated(
             session, visitor_id=visitor_id, room=room, sender=Sender.visitor, client_id=client_id
         )
-    await session.execute(
-        _VISITOR_MESSAGE_COUNTED, {"conversation_id": conversation_id, "now": message.created_at}
+    await _VISITOR_MESSAGE_COUNTED.write(
+        session, {"conversation_id": conversation_id, "now": message.created_at}
     )
     await session.commit()
     await hub.publish_all(_message_events(message, visitor_id, agent_id))
@@ -478,8 +479,8 @@ async def do_agent_send(
             session, visitor_id=visitor_id, room=room, sender=Sender.agent, client_id=client_id
         )
     now = message.created_at
-    await session.execute(
-        _AGENT_MESSAGE_COUNTED,
+    await _AGENT_MESSAGE_COUNTED.write(
+        session,
         {
             "conversation_id": conversation_id,
             "now": now,
@@ -806,7 +807,7 @@ _SERVED_RECORDS = (
 # As for records (see _INSERT_CONVERSATIONS): a message is told apart by visitor and seq.
 _INSERT_MESSAGES = insert(_messages).returning(_messages.c.visitor_id, _messages.c.seq, _messages.c.id)
 _SET_SEQ = update(_visitors).where(_visitors.c.id == bindparam("b_id")).values(last_seq=bindparam("b_seq"))
-_SET_SEQ_SEEN = _SET_SEQ.values(last_seen_at=bindparam("b_now"))
+_SEQ_UPDATES = (Prepared(_SET_SEQ.values(last_seen_at=bindparam("b_now"))), Prepared(_SET_SEQ))
 
 
 @dataclass(slots=True)
@@ -897,10 +898,10 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
         return [None] * len(batch)
     # One statement per kind of row: a visitor who wrote was also seen just now.
     seen = {t.visitor_id for t in taken if t.request.sender == Sender.visitor}
-    for statement, rows_of in ((_SET_SEQ_SEEN, seen), (_SET_SEQ, last_seq.keys() - seen)):
+    for statement, rows_of in zip(_SEQ_UPDATES, (seen, last_seq.keys() - seen), strict=True):
         if rows_of:
-            await session.execute(
-                statement, [{"b_id": v, "b_seq": last_seq[v], "b_now": now} for v in rows_of]
+            await statement.write_many(
+                session, [{"b_id": v, "b_seq": last_seq[v], "b_now": now} for v in rows_of]
             )
     visitor_counts = [
         {"conversation_id": t.conversation_id, "now": now}
@@ -917,9 +918,9 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
         if t.request.sender == Sender.agent
     ]
     if visitor_counts:
-        await session.execute(_VISITOR_MESSAGE_COUNTED, visitor_counts)
+        await _VISITOR_MESSAGE_COUNTED.write_many(session, visitor_counts)
     if agent_counts:
-        await session.execute(_AGENT_MESSAGE_COUNTED, agent_counts)
+        await _AGENT_MESSAGE_COUNTED.write_many(session, agent_counts)
     await session.commit()
     events: list[Event] = []
     sent: dict[int, Sent] = {}

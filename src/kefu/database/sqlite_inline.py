@@ -130,6 +130,11 @@ class Connection:
         self._tx = _Inline()
 
     @property
+    def sqlite3(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself (``kefu.database.prepared`` runs statements on it)."""
+        return self._conn
+
+    @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 

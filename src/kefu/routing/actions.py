@@ -22,6 +22,7 @@ from kefu.auth.access import Actor
 from kefu.conversations.models import Conversation, ConversationEvent, ConversationState, Visitor
 from kefu.conversations.schemas import AgentCard, ConversationOut
 from kefu.database.base import table, utcnow
+from kefu.database.prepared import Prepared
 from kefu.exceptions import Conflict
 from kefu.realtime import protocol as p
 from kefu.realtime.hub import Event, Hub, agent_channel, agents_channel, room_channel
@@ -40,30 +41,32 @@ _states, _users, _conversations = table(AgentState), table(User), table(Conversa
 ROUTED: tuple[AgentStatus, ...] = (AgentStatus.online,)
 ACCEPTING: tuple[AgentStatus, ...] = (AgentStatus.online, AgentStatus.busy)
 _TAKE_SLOT = {
-    statuses: update(_states)
-    .where(
-        _states.c.agent_id == bindparam("agent"),
-        _states.c.status.in_(statuses),
-        _states.c.active_count
-        < select(_users.c.max_concurrent).where(_users.c.id == _states.c.agent_id).scalar_subquery(),
+    statuses: Prepared(
+        update(_states)
+        .where(
+            _states.c.agent_id == bindparam("agent"),
+            _states.c.status.in_(statuses),
+            _states.c.active_count
+            < select(_users.c.max_concurrent).where(_users.c.id == _states.c.agent_id).scalar_subquery(),
+        )
+        .values(active_count=_states.c.active_count + 1, last_assigned_at=bindparam("now"))
     )
-    .values(active_count=_states.c.active_count + 1, last_assigned_at=bindparam("now"))
     for statuses in (ROUTED, ACCEPTING)
 }
-_ASSIGN = (
+_ASSIGN = Prepared(
     update(_conversations)
     .where(
         _conversations.c.id == bindparam("conversation"), _conversations.c.state == ConversationState.queued
     )
     .values(state=ConversationState.active, agent_id=bindparam("agent"), assigned_at=bindparam("now"))
 )
-_LAST_AGENT = (
+_LAST_AGENT = Prepared(
     update(table(Visitor))
     .where(table(Visitor).c.id == bindparam("visitor"))
     .values(last_agent_id=bindparam("agent"))
 )
 _EVENT = insert(table(ConversationEvent))
-_NEXT_QUEUE_VERSION = (
+_NEXT_QUEUE_VERSION = Prepared(
     update(table(Merchant))
     .where(table(Merchant).c.id == bindparam("merchant"))
     .values(queue_version=table(Merchant).c.queue_version + 1)
@@ -74,8 +77,7 @@ _NEXT_QUEUE_VERSION = (
 async def take_slot(session: AsyncSession, agent_id: int, *, statuses: tuple[AgentStatus, ...]) -> bool:
     """Add one to the agent's load if they are below max and in one of ``statuses`` (ROUTED:
     online, for routing; ACCEPTING: online or busy, for taking a visitor by hand)."""
-    result = await session.execute(_TAKE_SLOT[statuses], {"agent": agent_id, "now": utcnow()})
-    return bool(getattr(result, "rowcount", 0))
+    return bool(await _TAKE_SLOT[statuses].write(session, {"agent": agent_id, "now": utcnow()}))
 
 
 async def release_slot(session: AsyncSession, agent_id: int) -> None:
@@ -91,10 +93,9 @@ async def assign(
 ) -> list[Event]:
     """Make a queued conversation the agent's (the caller took the slot); the events to send."""
     now = utcnow()
-    result = await session.execute(_ASSIGN, {"conversation": conv.id, "agent": agent.id, "now": now})
-    if not getattr(result, "rowcount", 0):
+    if not await _ASSIGN.write(session, {"conversation": conv.id, "agent": agent.id, "now": now}):
         raise LookupError("conversation left the queue meanwhile")
-    await session.execute(_LAST_AGENT, {"visitor": visitor.id, "agent": agent.id})
+    await _LAST_AGENT.write(session, {"visitor": visitor.id, "agent": agent.id})
     await session.execute(
         _EVENT,
         {"merchant_id": conv.merchant_id, "conversation_id": conv.id, "kind": "assigned",
@@ -204,7 +205,7 @@ async def _assign_waiting(session: AsyncSession, merchant_id: int) -> tuple[list
 async def next_queue_version(session: AsyncSession, *, merchant_id: int) -> int:
     """Count one more change of the merchant's queues; the caller holds the routing lock, so
     versions follow the order in which the changes (and the snapshots they publish) were made."""
-    version = await session.scalar(_NEXT_QUEUE_VERSION, {"merchant": merchant_id})
+    version = await _NEXT_QUEUE_VERSION.scalar(session, {"merchant": merchant_id})
     return version or 0
 
 

@@ -13,13 +13,14 @@ from kefu.accounts.models import Merchant, MerchantSettings, User
 from kefu.agents.models import AgentGroup, AgentState, AgentStatus
 from kefu.conversations.models import Conversation, ConversationState
 from kefu.database.base import table, utcnow
+from kefu.database.prepared import Prepared
 from kefu.routing.strategies import Candidate
 
 _states, _users, _settings = table(AgentState), table(User), table(MerchantSettings)
 _members = table(AgentGroup)
 # Prebuilt: dispatch runs these for every arrival, and building a statement costs more than
 # running it.
-_FREE = (
+_FREE_SELECT = (
     select(_states.c.agent_id, _states.c.active_count, _users.c.max_concurrent, _states.c.last_assigned_at)
     .join(_users, _users.c.id == _states.c.agent_id)
     .where(
@@ -29,24 +30,29 @@ _FREE = (
         _users.c.enabled.is_(True),
     )
 )
-_FREE_IN_GROUP = _FREE.where(
-    _states.c.agent_id.in_(select(_members.c.agent_id).where(_members.c.group_id == bindparam("group_id")))
+_FREE = Prepared(_FREE_SELECT)
+_FREE_IN_GROUP = Prepared(
+    _FREE_SELECT.where(
+        _states.c.agent_id.in_(
+            select(_members.c.agent_id).where(_members.c.group_id == bindparam("group_id"))
+        )
+    )
 )
-_HAS_CAPACITY = _FREE.with_only_columns(_states.c.agent_id).limit(1)
+_HAS_CAPACITY = Prepared(_FREE_SELECT.with_only_columns(_states.c.agent_id).limit(1))
 
 
 async def candidates(session: AsyncSession, *, merchant_id: int, group_id: int | None) -> list[Candidate]:
     """Online agents below their max, in the group when one is asked for."""
     if group_id is None:
-        rows = await session.execute(_FREE, {"merchant_id": merchant_id})
+        rows = await _FREE.rows(session, {"merchant_id": merchant_id})
     else:
-        rows = await session.execute(_FREE_IN_GROUP, {"merchant_id": merchant_id, "group_id": group_id})
+        rows = await _FREE_IN_GROUP.rows(session, {"merchant_id": merchant_id, "group_id": group_id})
     return [Candidate(a, n, m, t) for a, n, m, t in rows]
 
 
 async def has_capacity(session: AsyncSession, *, merchant_id: int) -> bool:
     """Whether any online agent of the merchant is below their max (in any group)."""
-    return await session.scalar(_HAS_CAPACITY, {"merchant_id": merchant_id}) is not None
+    return await _HAS_CAPACITY.scalar(session, {"merchant_id": merchant_id}) is not None
 
 
 def serving(merchant_id: ColumnElement[int]) -> Exists:
@@ -64,11 +70,12 @@ def serving(merchant_id: ColumnElement[int]) -> Exists:
 
 
 _SERVING = serving(bindparam("merchant_id"))
+_ANYONE_SERVING = Prepared(select(_SERVING))
 
 
 async def anyone_serving(session: AsyncSession, *, merchant_id: int) -> bool:
     """Whether an agent of the merchant is online or busy (connected, or within grace)."""
-    return bool(await session.scalar(select(_SERVING), {"merchant_id": merchant_id}))
+    return bool(await _ANYONE_SERVING.scalar(session, {"merchant_id": merchant_id}))
 
 
 _conv = table(Conversation)
@@ -79,12 +86,14 @@ _QUEUE = {
     False: _WAITING & (_conv.c.group_id == bindparam("group_id")),
 }
 _QUEUE_IDS = {
-    k: select(_conv.c.id, _conv.c.visitor_id).where(q).order_by(_conv.c.id) for k, q in _QUEUE.items()
+    k: Prepared(select(_conv.c.id, _conv.c.visitor_id).where(q).order_by(_conv.c.id))
+    for k, q in _QUEUE.items()
 }
 _AHEAD = {
-    k: select(func.count()).where(q, _conv.c.id < bindparam("conversation_id")) for k, q in _QUEUE.items()
+    k: Prepared(select(func.count()).where(q, _conv.c.id < bindparam("conversation_id")))
+    for k, q in _QUEUE.items()
 }
-_QUEUE_LENGTH = {k: select(func.count()).where(q) for k, q in _QUEUE.items()}
+_QUEUE_LENGTH = {k: Prepared(select(func.count()).where(q)) for k, q in _QUEUE.items()}
 
 
 def _queue(merchant_id: int, group_id: int | None) -> tuple[bool, dict[str, int]]:
@@ -111,7 +120,7 @@ async def queue_ids(
 ) -> list[tuple[int, int]]:
     """(conversation id, visitor id) of one group's queue, in order."""
     ungrouped, params = _queue(merchant_id, group_id)
-    rows = await session.execute(_QUEUE_IDS[ungrouped], params)
+    rows = await _QUEUE_IDS[ungrouped].rows(session, params)
     return [(c, v) for c, v in rows]
 
 
@@ -129,13 +138,13 @@ async def position_of(
     session: AsyncSession, *, merchant_id: int, group_id: int | None, conversation_id: int
 ) -> int:
     ungrouped, params = _queue(merchant_id, group_id)
-    ahead = await session.scalar(_AHEAD[ungrouped], {**params, "conversation_id": conversation_id})
+    ahead = await _AHEAD[ungrouped].scalar(session, {**params, "conversation_id": conversation_id})
     return (ahead or 0) + 1
 
 
 async def queue_length(session: AsyncSession, *, merchant_id: int, group_id: int | None) -> int:
     ungrouped, params = _queue(merchant_id, group_id)
-    return await session.scalar(_QUEUE_LENGTH[ungrouped], params) or 0
+    return await _QUEUE_LENGTH[ungrouped].scalar(session, params) or 0
 
 
 async def place(session: AsyncSession, *, conversation: Conversation) -> tuple[int, int]:
@@ -201,15 +210,17 @@ def within_business_hours(business_hours: dict[str, object], timezone: str, now:
     return local.isoweekday() in days and start <= local.strftime("%H:%M") < end  # type: ignore[operator]
 
 
-_OPEN_NOW = select(_settings.c.business_hours, _settings.c.timezone, _SERVING).where(
-    _settings.c.merchant_id == bindparam("merchant_id")
+_OPEN_NOW = Prepared(
+    select(_settings.c.business_hours, _settings.c.timezone, _SERVING).where(
+        _settings.c.merchant_id == bindparam("merchant_id")
+    )
 )
 
 
 async def can_serve_now(session: AsyncSession, *, merchant_id: int) -> bool:
     """The widget's ``online``: open for business and someone online or busy (one query)."""
-    row = (await session.execute(_OPEN_NOW, {"merchant_id": merchant_id})).first()
-    if row is None:
+    rows = await _OPEN_NOW.rows(session, {"merchant_id": merchant_id})
+    if not rows:
         return False
-    business_hours, timezone, serving = row
+    business_hours, timezone, serving = rows[0]
     return bool(serving) and within_business_hours(business_hours, timezone, utcnow())

@@ -1,0 +1,80 @@
+"""Prepared statements: on the embedded SQLite run by sqlite3 itself, elsewhere by SQLAlchemy;
+either way the same rows, the same types, the session's transaction and SQLAlchemy's errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+import pytest
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+
+from kefu.accounts.models import Role, User
+from kefu.database.base import table, utcnow
+from kefu.database.prepared import Prepared
+from tests.conftest import World
+
+_users = table(User)
+AGENT = Prepared(
+    select(_users.c.id, _users.c.role, _users.c.created_at, _users.c.enabled, _users.c.nickname).where(
+        _users.c.username == bindparam("username"), _users.c.role.in_([Role.agent, Role.platform])
+    )
+)
+RENAME = Prepared(update(_users).where(_users.c.id == bindparam("user")).values(nickname=bindparam("nick")))
+TAKE_USERNAME = Prepared(
+    update(_users).where(_users.c.id == bindparam("user")).values(username=bindparam("name"))
+)
+CREATED = Prepared(update(_users).where(_users.c.id == bindparam("user")).values(created_at=bindparam("at")))
+
+
+async def test_rows_carry_the_types_the_orm_gives(world: World) -> None:
+    async with world.server.db.session() as session:
+        orm = await session.scalar(select(User).where(User.username == "agent_alice"))
+        assert orm is not None
+        rows = await AGENT.rows(session, {"username": "agent_alice"})
+        assert rows == [(orm.id, Role.agent, orm.created_at, True, "爱丽丝")]
+        assert rows[0][2].tzinfo is UTC
+        # The statement's constants count: an admin is neither an agent nor the platform operator.
+        assert await AGENT.rows(session, {"username": "admin_ada"}) == []
+        assert await AGENT.scalar(session, {"username": "nobody"}) is None
+
+
+async def test_writes_belong_to_the_sessions_transaction(world: World) -> None:
+    alice = world.agent_alice.id
+    async with world.server.db.session() as session:
+        assert await RENAME.write(session, {"user": alice, "nick": "改名"}) == 1
+        assert await session.scalar(select(User.nickname).where(User.id == alice)) == "改名"
+        await session.rollback()
+    async with world.server.db.session() as session:
+        assert await session.scalar(select(User.nickname).where(User.id == alice)) == "爱丽丝"
+        later = utcnow() + timedelta(days=1)
+        await CREATED.write_many(
+            session,
+            [
+                {"user": alice, "at": later},
+                {"user": world.agent_bob.id, "at": later},
+                {"user": 0, "at": later},
+            ],
+        )
+        await session.commit()
+    async with world.server.db.session() as session:
+        assert await session.scalar(select(User.created_at).where(User.id == alice)) == later
+
+
+async def test_a_constraint_violation_is_sqlalchemys_integrity_error(world: World) -> None:
+    async with world.server.db.session() as session:
+        with pytest.raises(IntegrityError):
+            await TAKE_USERNAME.write(session, {"user": world.agent_alice.id, "name": "agent_bob"})
+        await session.rollback()
+    async with world.server.db.session() as session:
+        assert await AGENT.scalar(session, {"username": "agent_alice"}) == world.agent_alice.id
+
+
+async def test_an_expanding_parameter_is_refused(world: World) -> None:
+    statement = Prepared(select(_users.c.id).where(_users.c.id.in_(bindparam("ids", expanding=True))))
+    async with world.server.db.session() as session:
+        if world.server.backend == "sqlite":
+            with pytest.raises(ValueError, match="expanding"):
+                await statement.rows(session, {"ids": [1]})
+        else:  # SQLAlchemy runs it
+            assert await statement.rows(session, {"ids": [world.agent_alice.id]}) == [(world.agent_alice.id,)]

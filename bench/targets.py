@@ -35,8 +35,10 @@ CHANNELS_DIR = BENCH_DIR / "peers" / "channels_chat"
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # The peers run on the server stack `kefu serve` uses (see kefu/cli.py).
-UVICORN_WS = os.environ.get("BENCH_UVICORN_WS", "websockets")
-UVICORN_FLAGS = ("--loop", "uvloop", "--http", "httptools", "--ws", UVICORN_WS)
+UVICORN_WS = os.environ.get("BENCH_UVICORN_WS", "websockets-sansio")
+UVICORN_FLAGS = (
+    "--loop", "uvloop", "--http", "httptools", "--ws", UVICORN_WS, "--ws-per-message-deflate", "false"
+)  # fmt: skip
 PASSWORD = "bench-password-1"
 
 T = TypeVar("T")

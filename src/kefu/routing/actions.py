@@ -15,7 +15,6 @@ from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from kefu.accounts import service as accounts
 from kefu.accounts.models import Merchant, User
 from kefu.agents.models import AgentState, AgentStatus
 from kefu.auth.access import Actor
@@ -168,11 +167,10 @@ async def _assign_waiting(session: AsyncSession, merchant_id: int) -> tuple[list
     waiting = await service.queued(session, merchant_id=merchant_id)
     if not waiting:
         return [], set()
-    strategy = (await accounts.get_settings(session, merchant_id=merchant_id)).routing_strategy
+    strategy = await service.routing_strategy(session, merchant_id=merchant_id)
     pools: dict[int | None, list[Candidate]] = {}
-    events: list[Event] = []
-    touched: set[int | None] = set()
-    for conv in waiting:
+    chosen: list[tuple[Conversation, int]] = []  # (record, agent whose slot it took)
+    for conv, last_agent_id in waiting:
         pool = pools.get(conv.group_id)
         if pool is None:
             pool = pools[conv.group_id] = await service.candidates(
@@ -180,15 +178,10 @@ async def _assign_waiting(session: AsyncSession, merchant_id: int) -> tuple[list
             )
         if not pool:
             continue
-        visitor = await session.get(Visitor, conv.visitor_id)
-        assert visitor is not None
-        for cand in rank(pool, strategy, visitor.last_agent_id):
+        for cand in rank(pool, strategy, last_agent_id):
             if not await take_slot(session, cand.agent_id, statuses=ROUTED):
                 continue
-            agent = await session.get(User, cand.agent_id)
-            assert agent is not None
-            events += await assign(session, conv, visitor, agent, by="routing")
-            touched.add(conv.group_id)
+            chosen.append((conv, cand.agent_id))
             # Keep every pool that holds this agent in step with the new load.
             for other in pools.values():
                 for i, c in enumerate(other):
@@ -199,7 +192,17 @@ async def _assign_waiting(session: AsyncSession, merchant_id: int) -> tuple[list
                             other[i] = Candidate(c.agent_id, c.active_count + 1, c.max_concurrent, utcnow())
                         break
             break
-    return events, touched
+    if not chosen:
+        return [], set()
+    # The visitors and agents of every assignment, each kind in one query.
+    visitor_ids = {conv.visitor_id for conv, _ in chosen}
+    visitors = {v.id: v for v in await session.scalars(select(Visitor).where(Visitor.id.in_(visitor_ids)))}
+    agent_ids = {agent_id for _, agent_id in chosen}
+    agents = {a.id: a for a in await session.scalars(select(User).where(User.id.in_(agent_ids)))}
+    events: list[Event] = []
+    for conv, agent_id in chosen:
+        events += await assign(session, conv, visitors[conv.visitor_id], agents[agent_id], by="routing")
+    return events, {conv.group_id for conv, _ in chosen}
 
 
 async def next_queue_version(session: AsyncSession, *, merchant_id: int) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -11,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import Merchant, MerchantSettings, User
 from kefu.agents.models import AgentGroup, AgentState, AgentStatus
-from kefu.conversations.models import Conversation, ConversationState
+from kefu.conversations.models import Conversation, ConversationState, Visitor
 from kefu.database.base import table, utcnow
 from kefu.database.prepared import Prepared
 from kefu.routing.strategies import Candidate
 
 _states, _users, _settings = table(AgentState), table(User), table(MerchantSettings)
+_visitors = table(Visitor)
 _members = table(AgentGroup)
 # Prebuilt: dispatch runs these for every arrival, and building a statement costs more than
 # running it.
@@ -103,16 +103,34 @@ def _queue(merchant_id: int, group_id: int | None) -> tuple[bool, dict[str, int]
     return False, {"merchant_id": merchant_id, "group_id": group_id}
 
 
-async def queued(session: AsyncSession, *, merchant_id: int, limit: int = 500) -> Sequence[Conversation]:
-    """The merchant's waiting conversations, oldest first (FIFO within each group)."""
-    return (
-        await session.scalars(
-            select(Conversation)
-            .where(Conversation.merchant_id == merchant_id, Conversation.state == ConversationState.queued)
-            .order_by(Conversation.id)
-            .limit(limit)
-        )
-    ).all()
+_QUEUED = (
+    select(Conversation, _visitors.c.last_agent_id)
+    .join(_visitors, _visitors.c.id == Conversation.visitor_id)
+    .where(
+        Conversation.merchant_id == bindparam("merchant_id"), Conversation.state == ConversationState.queued
+    )
+    .order_by(Conversation.id)
+    .limit(bindparam("limit"))
+)
+
+
+async def queued(
+    session: AsyncSession, *, merchant_id: int, limit: int = 500
+) -> list[tuple[Conversation, int | None]]:
+    """The merchant's waiting conversations, oldest first (FIFO within each group), each with
+    the agent who served its visitor last."""
+    rows = await session.execute(_QUEUED, {"merchant_id": merchant_id, "limit": limit})
+    return [(conv, last_agent_id) for conv, last_agent_id in rows]
+
+
+_ROUTING_STRATEGY = Prepared(
+    select(_settings.c.routing_strategy).where(_settings.c.merchant_id == bindparam("merchant_id"))
+)
+
+
+async def routing_strategy(session: AsyncSession, *, merchant_id: int) -> str:
+    """The merchant's ``routing_strategy`` setting (see routing.strategies)."""
+    return str(await _ROUTING_STRATEGY.scalar(session, {"merchant_id": merchant_id}))
 
 
 async def queue_ids(

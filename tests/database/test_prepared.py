@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kefu.accounts.models import Role, User
+from kefu.conversations.models import Conversation, ConversationEvent, ConversationState, Initiation, Visitor
 from kefu.database.base import table, utcnow
 from kefu.database.prepared import Prepared
 from tests.conftest import World
@@ -70,11 +71,50 @@ async def test_a_constraint_violation_is_sqlalchemys_integrity_error(world: Worl
         assert await AGENT.scalar(session, {"username": "agent_alice"}) == world.agent_alice.id
 
 
-async def test_an_expanding_parameter_is_refused(world: World) -> None:
-    statement = Prepared(select(_users.c.id).where(_users.c.id.in_(bindparam("ids", expanding=True))))
+async def test_in_lists_and_many_rows_at_once(world: World) -> None:
+    ids = Prepared(
+        select(_users.c.id).where(_users.c.id.in_(bindparam("ids", expanding=True))).order_by(_users.c.id)
+    )
+    alice, bob = world.agent_alice.id, world.agent_bob.id
+    events = table(ConversationEvent)
+    insert_events = Prepared(
+        insert(events).returning(events.c.id, events.c.kind, events.c.at),
+        column_keys=["merchant_id", "conversation_id", "kind", "agent_id", "data"],
+    )
     async with world.server.db.session() as session:
-        if world.server.backend == "sqlite":
-            with pytest.raises(ValueError, match="expanding"):
-                await statement.rows(session, {"ids": [1]})
-        else:  # SQLAlchemy runs it
-            assert await statement.rows(session, {"ids": [world.agent_alice.id]}) == [(world.agent_alice.id,)]
+        assert await ids.rows(session, {"ids": [bob, alice, 0]}) == [(alice,), (bob,)]
+        assert await ids.rows(session, {"ids": [bob]}) == [(bob,)]
+        assert await ids.rows(session, {"ids": []}) == []
+        visitor = Visitor(
+            merchant_id=world.admin_ada.merchant_id, room="访客000001", token_key="k", last_seen_at=utcnow()
+        )
+        session.add(visitor)
+        await session.flush()
+        conv = Conversation(
+            merchant_id=world.admin_ada.merchant_id,
+            visitor_id=visitor.id,
+            state=ConversationState.queued,
+            initiation=Initiation.visitor,
+        )
+        session.add(conv)
+        await session.flush()
+        before = utcnow()
+        rows = [
+            {
+                "merchant_id": world.admin_ada.merchant_id,
+                "conversation_id": conv.id,
+                "kind": kind,
+                "agent_id": None,
+                "data": None,
+            }
+            for kind in ("created", "assigned", "closed")
+        ]
+        inserted = await insert_events.insert_rows(session, rows)
+        # One row each; the column default (``at``) filled in, as the ORM would.
+        assert sorted(kind for _, kind, _ in inserted) == ["assigned", "closed", "created"]
+        assert all(at >= before and at.tzinfo is UTC for _, _, at in inserted)
+        stored = await session.scalars(
+            select(ConversationEvent.id).where(ConversationEvent.conversation_id == conv.id)
+        )
+        assert sorted(stored) == sorted(i for i, _, _ in inserted)
+        await session.rollback()

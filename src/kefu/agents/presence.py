@@ -66,7 +66,7 @@ def _count_up(insert: Any) -> Any:
 
 
 _COUNT_UP = {"postgresql": Prepared(_count_up(pg_insert)), "sqlite": Prepared(_count_up(sqlite_insert))}
-_TOTALS = (
+_TOTALS = Prepared(
     select(_p.c.subject_id, func.sum(_p.c.connections))
     .where(_p.c.kind == bindparam("kind"), _p.c.subject_id.in_(bindparam("ids", expanding=True)))
     .group_by(_p.c.subject_id)
@@ -99,7 +99,7 @@ async def add_connections(
             for s, (m, n) in sorted(counts.items())
         ],
     )
-    rows = await session.execute(_TOTALS, {"kind": kind, "ids": list(counts)})
+    rows = await _TOTALS.rows(session, {"kind": kind, "ids": list(counts)})
     return {subject_id: int(total) for subject_id, total in rows}
 
 
@@ -128,7 +128,7 @@ async def remove_connection(session: AsyncSession, *, server_id: str, kind: str,
 
 
 async def total_connections(session: AsyncSession, *, kind: str, subject_id: int) -> int:
-    rows = await session.execute(_TOTALS, {"kind": kind, "ids": [subject_id]})
+    rows = await _TOTALS.rows(session, {"kind": kind, "ids": [subject_id]})
     return next((int(total) for _, total in rows), 0)
 
 

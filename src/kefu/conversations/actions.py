@@ -262,8 +262,13 @@ class Started:
 _conversations, _events = table(Conversation), table(ConversationEvent)
 # RETURNING's order is not the rows' order on SQLite (and asking SQLAlchemy to sort makes it
 # insert one row at a time there): rows come back with what tells them apart.
-_INSERT_CONVERSATIONS = insert(_conversations).returning(_conversations.c.visitor_id, _conversations.c.id)
-_INSERT_EVENTS = insert(_events)
+_INSERT_CONVERSATIONS = Prepared(
+    insert(_conversations).returning(_conversations.c.visitor_id, _conversations.c.id),
+    column_keys=["merchant_id", "visitor_id", "group_id", "state", "initiation", "created_at"],
+)
+_INSERT_EVENTS = Prepared(
+    insert(_events), column_keys=["merchant_id", "conversation_id", "kind", "agent_id", "data", "at"]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +320,8 @@ async def start_conversations(session: AsyncSession, hub: Hub, requests: list[St
             for r in fresh
         ]
         ids = {
-            visitor_id: conv_id for visitor_id, conv_id in await session.execute(_INSERT_CONVERSATIONS, rows)
+            visitor_id: conv_id
+            for visitor_id, conv_id in await _INSERT_CONVERSATIONS.insert_rows(session, rows)
         }
         # Plain objects, not in the session: routing reads what it needs of them.
         arrived = [
@@ -328,8 +334,8 @@ async def start_conversations(session: AsyncSession, hub: Hub, requests: list[St
             )
             for r in fresh
         ]
-        await session.execute(
-            _INSERT_EVENTS,
+        await _INSERT_EVENTS.write_many(
+            session,
             [
                 {"merchant_id": c.merchant_id, "conversation_id": c.id, "kind": "created", "agent_id": None,
                  "data": None, "at": now}
@@ -784,11 +790,14 @@ class SendRequest:
     agent_id: int | None = None
 
 
-_ROOMS = select(_visitors.c.id, _visitors.c.last_seq).where(
+_ROOMS_SELECT = select(_visitors.c.id, _visitors.c.last_seq).where(
     _visitors.c.id.in_(bindparam("ids", expanding=True))
 )
-_OPEN_RECORDS = select(_c.visitor_id, _c.id, _c.agent_id).where(
-    _c.visitor_id.in_(bindparam("ids", expanding=True)), _c.state.in_([s.value for s in OPEN_STATES])
+_ROOMS = {"sqlite": Prepared(_ROOMS_SELECT), "postgresql": Prepared(_ROOMS_SELECT.with_for_update())}
+_OPEN_RECORDS = Prepared(
+    select(_c.visitor_id, _c.id, _c.agent_id).where(
+        _c.visitor_id.in_(bindparam("ids", expanding=True)), _c.state.in_([s.value for s in OPEN_STATES])
+    )
 )
 _SERVED_RECORDS = (
     select(
@@ -805,7 +814,21 @@ _SERVED_RECORDS = (
     .where(_c.id.in_(bindparam("ids", expanding=True)))
 )
 # As for records (see _INSERT_CONVERSATIONS): a message is told apart by visitor and seq.
-_INSERT_MESSAGES = insert(_messages).returning(_messages.c.visitor_id, _messages.c.seq, _messages.c.id)
+_INSERT_MESSAGES = Prepared(
+    insert(_messages).returning(_messages.c.visitor_id, _messages.c.seq, _messages.c.id),
+    column_keys=[
+        "merchant_id",
+        "visitor_id",
+        "conversation_id",
+        "seq",
+        "sender",
+        "agent_id",
+        "kind",
+        "body",
+        "client_id",
+        "created_at",
+    ],
+)
 _SET_SEQ = update(_visitors).where(_visitors.c.id == bindparam("b_id")).values(last_seq=bindparam("b_seq"))
 _SEQ_UPDATES = (Prepared(_SET_SEQ.values(last_seen_at=bindparam("b_now"))), Prepared(_SET_SEQ))
 
@@ -854,9 +877,7 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
     ]
     open_records: dict[int, tuple[int, int | None]] = {}
     if visitor_ids:
-        for visitor_id, conversation_id, agent_id in await session.execute(
-            _OPEN_RECORDS, {"ids": visitor_ids}
-        ):
+        for visitor_id, conversation_id, agent_id in await _OPEN_RECORDS.rows(session, {"ids": visitor_ids}):
             open_records[visitor_id] = (conversation_id, agent_id)
     served = (
         {row.id: row for row in await session.execute(_SERVED_RECORDS, {"ids": record_ids})}
@@ -868,9 +889,9 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
     if not taken:
         await session.commit()
         return [None] * len(batch)
-    rooms = _ROOMS.with_for_update() if session.get_bind().dialect.name == "postgresql" else _ROOMS
+    rooms = _ROOMS[session.get_bind().dialect.name]  # PostgreSQL: locked, as several servers write
     last_seq: dict[int, int] = {
-        v: n for v, n in await session.execute(rooms, {"ids": sorted({t.visitor_id for t in taken})})
+        v: n for v, n in await rooms.rows(session, {"ids": sorted({t.visitor_id for t in taken})})
     }
     for t in taken:
         last_seq[t.visitor_id] += 1
@@ -891,8 +912,7 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
         for t in taken
     ]
     try:
-        inserted = await session.execute(_INSERT_MESSAGES, rows)
-        ids = {(v, n): i for v, n, i in inserted}
+        ids = {(v, n): i for v, n, i in await _INSERT_MESSAGES.insert_rows(session, rows)}
     except IntegrityError:
         await session.rollback()  # a repeated client id: let each go alone
         return [None] * len(batch)

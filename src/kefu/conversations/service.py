@@ -23,6 +23,7 @@ from kefu.conversations.models import (
     Visitor,
 )
 from kefu.database.base import table
+from kefu.database.prepared import Prepared
 from kefu.exceptions import NotFound
 
 
@@ -54,7 +55,7 @@ class VisitorView:
 
 _v, _c, _u = table(Visitor), table(Conversation), table(User)
 # One prebuilt Core statement: sockets open with one query, not one per object.
-_VISITOR_VIEWS = (
+_VISITOR_VIEWS = Prepared(
     select(
         _v.c.id,
         _v.c.merchant_id,
@@ -80,7 +81,7 @@ _VISITOR_VIEWS = (
 
 async def visitor_views(session: AsyncSession, *, visitor_ids: Sequence[int]) -> dict[int, VisitorView]:
     """Per visitor id, the visitor with their newest open record and its agent."""
-    rows = await session.execute(_VISITOR_VIEWS, {"visitor_ids": list(set(visitor_ids))})
+    rows = await _VISITOR_VIEWS.rows(session, {"visitor_ids": list(set(visitor_ids))})
     return {row[0]: VisitorView(*row) for row in rows}  # the newest record comes last
 
 
@@ -99,17 +100,19 @@ async def get_visitor_by_member(session: AsyncSession, *, merchant_id: int, memb
     ).first()
 
 
-_ROOMS_TAKEN = select(_v.c.merchant_id, _v.c.room).where(
-    _v.c.merchant_id.in_(bindparam("merchant_ids", expanding=True)),
-    _v.c.room.in_(bindparam("rooms", expanding=True)),
+_ROOMS_TAKEN = Prepared(
+    select(_v.c.merchant_id, _v.c.room).where(
+        _v.c.merchant_id.in_(bindparam("merchant_ids", expanding=True)),
+        _v.c.room.in_(bindparam("rooms", expanding=True)),
+    )
 )
 
 
 async def rooms_taken(session: AsyncSession, *, rooms: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
     """Which of these (merchant id, room) pairs are already some visitor's, in one query."""
     wanted = set(rooms)
-    found = await session.execute(
-        _ROOMS_TAKEN,
+    found = await _ROOMS_TAKEN.rows(
+        session,
         {"merchant_ids": list({m for m, _ in wanted}), "rooms": list({r for _, r in wanted})},
     )
     return {(m, r) for m, r in found if (m, r) in wanted}

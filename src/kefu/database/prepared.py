@@ -9,9 +9,9 @@ connection, inside the session's transaction, with the same bind and result proc
 SQLAlchemy would apply (computed once), and raises SQLAlchemy's exceptions. On any other
 database it is executed by the session as usual.
 
-A statement qualifies if every value it takes is a named ``bindparam`` or a constant (a list
-of constants for ``IN`` too), but no expanding (``IN``) parameter: :class:`Prepared` refuses
-one when first compiled.
+A statement qualifies if every value it takes is a named ``bindparam`` (an expanding one for an
+``IN`` list too) or a constant. An INSERT … RETURNING of many rows is one statement with as many
+VALUES groups (``insert_rows``), as SQLAlchemy's "insertmanyvalues" makes it.
 Rows come back as plain tuples, in the statement's column order.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy.engine import Dialect
@@ -31,24 +31,55 @@ from sqlalchemy.sql.compiler import SQLCompiler
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
 _INFO_KEY = "kefu.sqlite3"
+_EXPANDING = "__[POSTCOMPILE_{}]"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Compiled:
     sql: str
-    # Per position: (parameter name, bind processor) or (None, the processed constant).
-    binds: tuple[tuple[str | None, Any], ...]
+    # Per position: (name, bind processor, expanding) of a parameter, or (None, the processed
+    # constant, False).
+    binds: tuple[tuple[str | None, Any, bool], ...]
     results: tuple[Callable[[Any], Any] | None, ...]
+    defaults: dict[str, Callable[[Any], Any]]  # Python-side column defaults of an INSERT
+    expanding: tuple[str, ...]  # names of the IN-list parameters, in order
+    values: tuple[str, str, str] | None  # an INSERT's SQL cut around its VALUES group
+    spelled: dict[tuple[int, ...], str] = field(default_factory=dict)  # SQL per list lengths
 
     def args(self, params: Params) -> list[Any]:
-        out = []
-        for name, proc in self.binds:
+        out: list[Any] = []
+        for name, proc, expanding in self.binds:
             if name is None:
                 out.append(proc)
+                continue
+            value = params[name] if name in params or name not in self.defaults else self.defaults[name](None)
+            if expanding:
+                out += [v if proc is None or v is None else proc(v) for v in value]
             else:
-                value = params[name]
                 out.append(value if proc is None or value is None else proc(value))
         return out
+
+    def sql_for(self, params: Params) -> str:
+        """The SQL, with each IN list spelled out for as many values as ``params`` hold."""
+        if not self.expanding:
+            return self.sql
+        lengths = tuple(len(params[name]) for name in self.expanding)
+        sql = self.spelled.get(lengths)
+        if sql is None:
+            sql = self.sql
+            for name, n in zip(self.expanding, lengths, strict=True):
+                sql = sql.replace(_EXPANDING.format(name), ", ".join("?" * n), 1)
+            self.spelled[lengths] = sql
+        return sql
+
+    def sql_for_rows(self, n: int) -> str:
+        """An INSERT's SQL for ``n`` rows in one statement."""
+        assert self.values is not None, "only an INSERT takes many rows at once"
+        sql = self.spelled.get((n,))
+        if sql is None:
+            head, group, tail = self.values
+            sql = self.spelled[(n,)] = head + ", ".join([group] * n) + tail
+        return sql
 
     def rows(self, cursor: sqlite3.Cursor) -> list[Row]:
         results = self.results
@@ -60,37 +91,66 @@ class _Compiled:
         ]
 
 
-def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
-    compiled = cast(ClauseElement, statement).compile(dialect=dialect)
+def _compile(statement: Executable, dialect: Dialect, column_keys: Sequence[str] | None) -> _Compiled:
+    compiled = cast(ClauseElement, statement).compile(dialect=dialect, column_keys=column_keys)
     assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
     assert dialect.paramstyle == "qmark", "written for SQLite's paramstyle"
     sql = compiled.string
-    binds: list[tuple[str | None, Any]] = []
+    binds: list[tuple[str | None, Any, bool]] = []
+    expanding: list[str] = []
     for name in compiled.positiontup:
         bind = compiled.binds[name]
         proc = bind.type._cached_bind_processor(dialect)
         if not bind.unique:  # a named parameter
+            binds.append((name, proc, bind.expanding))
             if bind.expanding:
-                raise ValueError(f"Prepared cannot take an expanding parameter ({name})")
-            binds.append((name, proc))
+                expanding.append(name)
             continue
         # An anonymous one: a constant of the statement; a list of them (IN) is spelled out.
         value: Any = bind.effective_value
         values = list(value) if bind.expanding else [value]
         if bind.expanding:
-            sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * len(values)), 1)
-        binds += [(None, v if proc is None or v is None else proc(v)) for v in values]
+            sql = sql.replace(_EXPANDING.format(name), ", ".join("?" * len(values)), 1)
+        binds += [(None, v if proc is None or v is None else proc(v), False) for v in values]
+    defaults = {col.key: _default(col.default) for col in compiled.insert_prefetch if col.default is not None}
     results = tuple(col.type._cached_result_processor(dialect, None) for col in compiled._result_columns)
-    return _Compiled(sql, tuple(binds), results)
+    return _Compiled(sql, tuple(binds), results, defaults, tuple(expanding), _values_group(compiled))
+
+
+def _default(default: Any) -> Callable[[Any], Any]:
+    """A Python-side column default as a function of an (unused) execution context."""
+    if default.is_callable:
+        return default.arg  # type: ignore[no-any-return]  # SQLAlchemy's wrapper takes the context
+    value = default.arg
+    return lambda _context: value
+
+
+def _values_group(compiled: SQLCompiler) -> tuple[str, str, str] | None:
+    """An INSERT's SQL as (up to VALUES, the one group of values, the rest)."""
+    if not compiled.isinsert:
+        return None
+    sql = compiled.string
+    start = sql.index(" VALUES (") + len(" VALUES ")
+    depth = 0
+    for end in range(start, len(sql)):
+        depth += {"(": 1, ")": -1}.get(sql[end], 0)
+        if depth == 0:
+            return sql[:start], sql[start : end + 1], sql[end + 1 :]
+    raise ValueError("unbalanced VALUES group")
 
 
 class Prepared:
-    """A Core statement run by sqlite3 directly on the embedded database (see the module)."""
+    """A Core statement run by sqlite3 directly on the embedded database (see the module).
 
-    __slots__ = ("_sqlite", "statement")
+    An INSERT without ``values()`` names its columns in ``column_keys`` (the keys of the rows
+    it is given; Python-side column defaults fill in the rest, as SQLAlchemy's would).
+    """
 
-    def __init__(self, statement: Executable) -> None:
+    __slots__ = ("_sqlite", "column_keys", "statement")
+
+    def __init__(self, statement: Executable, *, column_keys: Sequence[str] | None = None) -> None:
         self.statement = statement
+        self.column_keys = list(column_keys) if column_keys is not None else None
         self._sqlite: _Compiled | None = None
 
     async def rows(self, session: AsyncSession, params: Params) -> list[Row]:
@@ -99,13 +159,25 @@ class Prepared:
         if conn is None:
             return [tuple(row) for row in await session.execute(self.statement, params)]
         compiled = self._compiled(session)
-        cursor = _run(conn.execute, compiled, compiled.args(params))
-        return compiled.rows(cursor)
+        args = compiled.args(params)
+        return compiled.rows(_run(conn.execute, compiled.sql_for(params), args))
 
     async def scalar(self, session: AsyncSession, params: Params) -> Any:
         """The first column of the first row, or None."""
         rows = await self.rows(session, params)
         return rows[0][0] if rows else None
+
+    async def insert_rows(self, session: AsyncSession, rows: Sequence[Params]) -> list[Row]:
+        """An INSERT … RETURNING of many rows in one statement; what it returns (in no
+        promised order: tell the rows apart by what they hold)."""
+        if not rows:
+            return []
+        conn = await _sqlite3_of(session)
+        if conn is None:
+            return [tuple(row) for row in await session.execute(self.statement, list(rows))]
+        compiled = self._compiled(session)
+        args = [arg for row in rows for arg in compiled.args(row)]
+        return compiled.rows(_run(conn.execute, compiled.sql_for_rows(len(rows)), args))
 
     async def write(self, session: AsyncSession, params: Params) -> int:
         """Run it once; how many rows it changed."""
@@ -114,7 +186,7 @@ class Prepared:
             result: Any = await session.execute(self.statement, params)
             return int(result.rowcount)
         compiled = self._compiled(session)
-        return _run(conn.execute, compiled, compiled.args(params)).rowcount
+        return _run(conn.execute, compiled.sql_for(params), compiled.args(params)).rowcount
 
     async def write_many(self, session: AsyncSession, rows: Sequence[Params]) -> None:
         """Run it once per set of parameters (not every driver counts the rows changed)."""
@@ -123,19 +195,21 @@ class Prepared:
             await session.execute(self.statement, list(rows))
             return
         compiled = self._compiled(session)
-        _run(conn.executemany, compiled, [compiled.args(p) for p in rows])
+        if compiled.expanding:
+            raise ValueError("write_many cannot spell out IN lists")
+        _run(conn.executemany, compiled.sql, [compiled.args(p) for p in rows])
 
     def _compiled(self, session: AsyncSession) -> _Compiled:
         if self._sqlite is None:
-            self._sqlite = _compile(self.statement, session.get_bind().dialect)
+            self._sqlite = _compile(self.statement, session.get_bind().dialect, self.column_keys)
         return self._sqlite
 
 
-def _run(execute: Callable[[str, Any], sqlite3.Cursor], compiled: _Compiled, args: Any) -> sqlite3.Cursor:
+def _run(execute: Callable[[str, Any], sqlite3.Cursor], sql: str, args: Any) -> sqlite3.Cursor:
     try:
-        return execute(compiled.sql, args)
+        return execute(sql, args)
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(compiled.sql, args, exc, sqlite3.Error) from exc
+        raise DBAPIError.instance(sql, args, exc, sqlite3.Error) from exc
 
 
 async def _sqlite3_of(session: AsyncSession) -> sqlite3.Connection | None:

@@ -20,6 +20,7 @@ from kefu.conversations.actions import Started, StartRequest, start_conversation
 from kefu.conversations.models import ConversationState, Visitor
 from kefu.conversations.service import VisitorView
 from kefu.database.base import table, utcnow
+from kefu.database.prepared import Prepared
 from kefu.exceptions import InvalidInput, KefuError, NotFound
 from kefu.realtime.hub import Hub
 from kefu.routing import service as routing
@@ -197,7 +198,20 @@ async def _new_rooms(session: AsyncSession, merchant_ids: list[int]) -> list[str
 
 
 _visitors = table(Visitor)
-_INSERT_VISITORS = insert(_visitors).returning(_visitors.c.merchant_id, _visitors.c.room, _visitors.c.id)
+_INSERT_VISITORS = Prepared(
+    insert(_visitors).returning(_visitors.c.merchant_id, _visitors.c.room, _visitors.c.id),
+    column_keys=[
+        "merchant_id",
+        "room",
+        "token_key",
+        "nickname",
+        "page_url",
+        "page_title",
+        "ip",
+        "user_agent",
+        "last_seen_at",
+    ],
+)
 
 
 async def _new_visitors(
@@ -222,7 +236,7 @@ async def _new_visitors(
         for (request, merchant), room, key in zip(visitors, rooms, keys, strict=True)
     ]
     # RETURNING gives many rows in no promised order (SQLite): each room names its visitor.
-    ids = {(m, room): i for m, room, i in await session.execute(_INSERT_VISITORS, rows)}
+    ids = {(m, room): i for m, room, i in await _INSERT_VISITORS.insert_rows(session, rows)}
     opened = []
     for (_, merchant), room, key in zip(visitors, rooms, keys, strict=True):
         visitor_id = ids[merchant.id, room]

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import Merchant, MerchantSettings
 from kefu.database.base import table, utcnow
+from kefu.database.prepared import Prepared
 from kefu.routing.service import serving, within_business_hours
 
 
@@ -21,7 +22,7 @@ class WidgetMerchant(NamedTuple):
 
 
 _m, _s = table(Merchant), table(MerchantSettings)
-_WIDGET_MERCHANTS = (
+_WIDGET_MERCHANTS = Prepared(
     select(_m.c.id, _m.c.name, _m.c.widget_key, _s.c.business_hours, _s.c.timezone, serving(_m.c.id))
     .outerjoin(_s, _s.c.merchant_id == _m.c.id)
     .where(_m.c.widget_key.in_(bindparam("keys", expanding=True)))
@@ -32,7 +33,7 @@ async def widget_merchants(session: AsyncSession, *, widget_keys: Iterable[str])
     """The merchants of these widget keys, by key (unknown keys are left out), each with
     whether anyone can serve its visitors now: all in one query."""
     now = utcnow()
-    rows = await session.execute(_WIDGET_MERCHANTS, {"keys": list(set(widget_keys))})
+    rows = await _WIDGET_MERCHANTS.rows(session, {"keys": list(set(widget_keys))})
     return {
         key: WidgetMerchant(
             merchant_id,

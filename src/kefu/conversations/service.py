@@ -141,19 +141,21 @@ async def get_open_for_visitor(session: AsyncSession, *, visitor_id: int) -> Con
     ).first()
 
 
-_OPEN_RECORDS = (
-    select(Conversation)
-    .where(
-        Conversation.visitor_id.in_(bindparam("visitor_ids", expanding=True)),
-        Conversation.state.in_(OPEN_STATES),
-    )
-    .order_by(Conversation.id)
+_OPEN_RECORDS = Prepared(
+    select(_c.c.id, _c.c.visitor_id, _c.c.merchant_id, _c.c.group_id, _c.c.state, _c.c.agent_id)
+    .where(_c.c.visitor_id.in_(bindparam("visitor_ids", expanding=True)), _c.c.state.in_(OPEN_STATES))
+    .order_by(_c.c.id)
 )
 
 
-async def open_records(session: AsyncSession, *, visitor_ids: Sequence[int]) -> Sequence[Conversation]:
-    """The open records of these visitors (at most one each)."""
-    return (await session.scalars(_OPEN_RECORDS, {"visitor_ids": sorted(set(visitor_ids))})).all()
+async def open_records(session: AsyncSession, *, visitor_ids: Sequence[int]) -> list[Conversation]:
+    """The open records of these visitors (at most one each), as plain objects outside the
+    session holding what routing reads: id, visitor, merchant, group, state, agent."""
+    rows = await _OPEN_RECORDS.rows(session, {"visitor_ids": sorted(set(visitor_ids))})
+    return [
+        Conversation(id=i, visitor_id=v, merchant_id=m, group_id=g, state=state, agent_id=a)
+        for i, v, m, g, state, a in rows
+    ]
 
 
 async def get_latest_for_visitor(session: AsyncSession, *, visitor_id: int) -> Conversation | None:

@@ -32,6 +32,7 @@ Params = Mapping[str, Any]
 Row = tuple[Any, ...]
 _INFO_KEY = "kefu.sqlite3"
 _EXPANDING = "__[POSTCOMPILE_{}]"
+_SPELLED = 256  # SQL texts kept per statement (one per IN-list lengths or row count)
 
 
 @dataclass(slots=True)
@@ -44,7 +45,8 @@ class _Compiled:
     defaults: dict[str, Callable[[Any], Any]]  # Python-side column defaults of an INSERT
     expanding: tuple[str, ...]  # names of the IN-list parameters, in order
     values: tuple[str, str, str] | None  # an INSERT's SQL cut around its VALUES group
-    spelled: dict[tuple[int, ...], str] = field(default_factory=dict)  # SQL per list lengths
+    # The SQL per IN-list lengths (an INSERT: per row count), a few hundred at most.
+    spelled: dict[tuple[int, ...], str] = field(default_factory=dict)
 
     def args(self, params: Params) -> list[Any]:
         out: list[Any] = []
@@ -69,7 +71,7 @@ class _Compiled:
             sql = self.sql
             for name, n in zip(self.expanding, lengths, strict=True):
                 sql = sql.replace(_EXPANDING.format(name), ", ".join("?" * n), 1)
-            self.spelled[lengths] = sql
+            self._keep(lengths, sql)
         return sql
 
     def sql_for_rows(self, n: int) -> str:
@@ -78,8 +80,14 @@ class _Compiled:
         sql = self.spelled.get((n,))
         if sql is None:
             head, group, tail = self.values
-            sql = self.spelled[(n,)] = head + ", ".join([group] * n) + tail
+            sql = head + ", ".join([group] * n) + tail
+            self._keep((n,), sql)
         return sql
+
+    def _keep(self, key: tuple[int, ...], sql: str) -> None:
+        if len(self.spelled) >= _SPELLED:
+            self.spelled.clear()
+        self.spelled[key] = sql
 
     def rows(self, cursor: sqlite3.Cursor) -> list[Row]:
         results = self.results

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from kefu.agents.models import AgentState
+from kefu.conversations.models import ConversationEvent
 from kefu.realtime.hub import COALESCE_INTERVAL
 from tests.conftest import World
 from tests.realtime.client import Socket, Visitor, agent_socket, connect, open_visitor
@@ -40,6 +41,17 @@ async def test_capacity_then_fifo_queue_with_positions(world: World) -> None:
     async with world.server.db.session() as s:
         state = await s.get(AgentState, world.agent_alice.id)
         assert state is not None and state.active_count == 2
+        # Each record's trail: created, then assigned by routing to Alice (three of the four).
+        trail = (
+            await s.execute(
+                select(ConversationEvent.kind, ConversationEvent.agent_id, ConversationEvent.data).order_by(
+                    ConversationEvent.id
+                )
+            )
+        ).all()
+        assert [kind for kind, _, _ in trail].count("created") == 4
+        assigned = [(agent, data) for kind, agent, data in trail if kind == "assigned"]
+        assert assigned == [(world.agent_alice.id, {"by": "routing"})] * 3
 
 
 async def test_every_change_of_the_queue_has_a_newer_version_and_a_hello_says_which(world: World) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -799,7 +799,7 @@ _OPEN_RECORDS = Prepared(
         _c.visitor_id.in_(bindparam("ids", expanding=True)), _c.state.in_([s.value for s in OPEN_STATES])
     )
 )
-_SERVED_RECORDS = (
+_SERVED_RECORDS = Prepared(
     select(
         _c.id,
         _c.visitor_id,
@@ -813,6 +813,20 @@ _SERVED_RECORDS = (
     .join(_settings, _settings.c.merchant_id == _c.merchant_id)
     .where(_c.id.in_(bindparam("ids", expanding=True)))
 )
+
+
+class _Served(NamedTuple):
+    """A record an agent writes to, as ``_SERVED_RECORDS`` reads it."""
+
+    id: int
+    visitor_id: int
+    merchant_id: int
+    agent_id: int | None
+    state: ConversationState
+    room: str
+    auto_close_seconds: int | None
+
+
 # As for records (see _INSERT_CONVERSATIONS): a message is told apart by visitor and seq.
 _INSERT_MESSAGES = Prepared(
     insert(_messages).returning(_messages.c.visitor_id, _messages.c.seq, _messages.c.id),
@@ -845,7 +859,7 @@ class _Planned:
 
 
 def _plan(
-    r: SendRequest, open_records: dict[int, tuple[int, int | None]], served: dict[int, Any]
+    r: SendRequest, open_records: dict[int, tuple[int, int | None]], served: dict[int, _Served]
 ) -> _Planned | None:
     """Where a request goes, if the common case covers it."""
     if r.sender == Sender.visitor and r.visitor_id in open_records and r.room:
@@ -880,7 +894,7 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
         for visitor_id, conversation_id, agent_id in await _OPEN_RECORDS.rows(session, {"ids": visitor_ids}):
             open_records[visitor_id] = (conversation_id, agent_id)
     served = (
-        {row.id: row for row in await session.execute(_SERVED_RECORDS, {"ids": record_ids})}
+        {row.id: row for row in map(_Served._make, await _SERVED_RECORDS.rows(session, {"ids": record_ids}))}
         if record_ids
         else {}
     )

@@ -64,7 +64,10 @@ _LAST_AGENT = Prepared(
     .where(table(Visitor).c.id == bindparam("visitor"))
     .values(last_agent_id=bindparam("agent"))
 )
-_EVENT = insert(table(ConversationEvent))
+_EVENT = Prepared(
+    insert(table(ConversationEvent)),
+    column_keys=["merchant_id", "conversation_id", "kind", "agent_id", "data", "at"],
+)
 _NEXT_QUEUE_VERSION = Prepared(
     update(table(Merchant))
     .where(table(Merchant).c.id == bindparam("merchant"))
@@ -95,8 +98,8 @@ async def assign(
     if not await _ASSIGN.write(session, {"conversation": conv.id, "agent": agent.id, "now": now}):
         raise LookupError("conversation left the queue meanwhile")
     await _LAST_AGENT.write(session, {"visitor": visitor.id, "agent": agent.id})
-    await session.execute(
-        _EVENT,
+    await _EVENT.write(
+        session,
         {"merchant_id": conv.merchant_id, "conversation_id": conv.id, "kind": "assigned",
          "agent_id": agent.id, "data": {"by": by}, "at": now},
     )  # fmt: skip

@@ -259,15 +259,12 @@ class Started:
     place: tuple[int, int] | None  # (position, queue version) while it waits
 
 
-_conversations, _events = table(Conversation), table(ConversationEvent)
+_conversations = table(Conversation)
 # RETURNING's order is not the rows' order on SQLite (and asking SQLAlchemy to sort makes it
 # insert one row at a time there): rows come back with what tells them apart.
 _INSERT_CONVERSATIONS = Prepared(
     insert(_conversations).returning(_conversations.c.visitor_id, _conversations.c.id),
     column_keys=["merchant_id", "visitor_id", "group_id", "state", "initiation", "created_at"],
-)
-_INSERT_EVENTS = Prepared(
-    insert(_events), column_keys=["merchant_id", "conversation_id", "kind", "agent_id", "data", "at"]
 )
 
 
@@ -334,7 +331,7 @@ async def start_conversations(session: AsyncSession, hub: Hub, requests: list[St
             )
             for r in fresh
         ]
-        await _INSERT_EVENTS.write_many(
+        await routing.INSERT_EVENTS.write_many(
             session,
             [
                 {"merchant_id": c.merchant_id, "conversation_id": c.id, "kind": "created", "agent_id": None,

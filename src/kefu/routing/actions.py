@@ -64,7 +64,9 @@ _LAST_AGENT = Prepared(
     .where(table(Visitor).c.id == bindparam("visitor"))
     .values(last_agent_id=bindparam("agent"))
 )
-_EVENT = Prepared(
+# Conversation events of every kind (conversations.actions, which imports this module, uses it
+# for "created"; routing writes "assigned").
+INSERT_EVENTS = Prepared(
     insert(table(ConversationEvent)),
     column_keys=["merchant_id", "conversation_id", "kind", "agent_id", "data", "at"],
 )
@@ -98,7 +100,7 @@ async def assign(
     if not await _ASSIGN.write(session, {"conversation": conv.id, "agent": agent.id, "now": now}):
         raise LookupError("conversation left the queue meanwhile")
     await _LAST_AGENT.write(session, {"visitor": visitor.id, "agent": agent.id})
-    await _EVENT.write(
+    await INSERT_EVENTS.write(
         session,
         {"merchant_id": conv.merchant_id, "conversation_id": conv.id, "kind": "assigned",
          "agent_id": agent.id, "data": {"by": by}, "at": now},

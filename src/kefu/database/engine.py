@@ -151,7 +151,7 @@ class Database:
 
     def __init__(self, url: str, *, checkpoint_thread: bool = False, **engine_options: Any) -> None:
         self.url = url
-        path = make_url(url).database if url.startswith("sqlite") else None
+        path = make_url(url).database if self.is_sqlite else None
         self.checkpointer = (
             WalCheckpointer(path) if checkpoint_thread and path not in (None, "", ":memory:") else None
         )

@@ -54,7 +54,7 @@ class _Compiled:
             if name is None:
                 out.append(proc)
                 continue
-            value = params[name] if name in params or name not in self.defaults else self.defaults[name](None)
+            value = params[name] if name in params else self.defaults[name](None)
             if expanding:
                 out += [v if proc is None or v is None else proc(v) for v in value]
             else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from kefu import __version__, errors
 from kefu.accounts.api import router as accounts_router
@@ -101,6 +102,33 @@ async def _no_receive() -> Message:  # pragma: no cover - a JSONResponse never r
     return {"type": "http.disconnect"}
 
 
+class App(FastAPI):
+    """FastAPI, with its live sockets let in ahead of its middleware.
+
+    A chat socket lives for hours and sends thousands of frames. FastAPI's stack (telemetry
+    checks, body limits, error middleware, route matching, Starlette's exception wrappers
+    around every ``send``) costs each socket on the way in and each frame on the way out,
+    and does nothing for it: the endpoints answer their own errors. So a WebSocket for one of
+    the router's socket paths goes straight to its endpoint, with the server's own ``send``
+    (which lets :class:`kefu.realtime.hub.Connection` write frames at once). Under a root
+    path, sockets take the usual way through the router.
+    """
+
+    _sockets: dict[str, Callable[[WebSocket], Awaitable[None]]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            if self._sockets is None:
+                routes = self.router.routes
+                self._sockets = {r.path: r.endpoint for r in routes if isinstance(r, WebSocketRoute)}
+            endpoint = self._sockets.get(scope["path"])
+            if endpoint is not None:
+                scope["app"] = self
+                await endpoint(WebSocket(scope, receive, send))
+                return
+        await super().__call__(scope, receive, send)
+
+
 def api_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1")
     # Routes are matched in order, one by one: the visitors' (the most requests) come first.
@@ -176,7 +204,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await hub.stop()
             await db.dispose()
 
-    app = FastAPI(
+    app = App(
         title="kefu",
         version=__version__,
         description="Self-hosted online customer service (客服): HTTP API v1.",
@@ -188,8 +216,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.secret_key = secret_key
     errors.install(app)
-    # Plain Starlette routes: the sockets take no dependencies, and FastAPI's would be solved on
-    # every connection.
+    # Plain Starlette routes, let in ahead of the middleware (see App).
     app.router.routes += [
         WebSocketRoute("/ws/visitor", visitor_socket),
         WebSocketRoute("/ws/agent", agent_socket),

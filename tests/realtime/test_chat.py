@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
+
+import websockets
 
 from tests.conftest import World
 from tests.realtime.client import agent_socket, connect, open_visitor
@@ -242,3 +245,28 @@ async def test_concurrent_sends_share_commits_but_keep_every_room_in_order(world
         if f["message"]["sender"] == "visitor"
     ]
     assert len(delivered) == 48 and len(set(delivered)) == 48
+
+
+async def test_a_tab_that_stops_reading_still_gets_every_frame_in_order(world: World) -> None:
+    """Frames go out at once while a socket keeps up, and wait in order once the network
+    backs up: a second workspace tab that reads nothing for a while (tens of MB) misses none."""
+    alice = await agent_socket(world, world.agent_alice)
+    vic = await open_visitor(world)
+    await alice.expect("conversation.assigned")
+    url = f"{world.server.ws_url}/ws/agent?token={world.agent_alice.token}"
+    stalled = await websockets.connect(url, max_size=2**22, max_queue=1)
+    try:
+        assert json.loads(await stalled.recv())["type"] == "hello"
+        n, body = 400, "消息" + "x" * 50_000  # 50 KB a frame: the buffers on the way fill long before the end
+        for i in range(n):
+            await vic.send_text(f"{i}:{body}")
+            await alice.expect("message.new")
+        seqs = []
+        while len(seqs) < n:
+            frame = json.loads(await asyncio.wait_for(stalled.recv(), 10))
+            if frame["type"] == "message.new":
+                assert frame["message"]["body"] == f"{len(seqs)}:{body}"
+                seqs.append(frame["message"]["seq"])
+        assert seqs == list(range(1, n + 1))
+    finally:
+        await stalled.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy.engine import Dialect
@@ -108,7 +109,9 @@ def _compile(statement: Executable, dialect: Dialect, column_keys: Sequence[str]
     expanding: list[str] = []
     for name in compiled.positiontup:
         bind = compiled.binds[name]
-        proc = bind.type._cached_bind_processor(dialect)
+        proc: Callable[[Any], Any] | None = bind.type._cached_bind_processor(dialect)
+        if proc is not None and _python_type(bind.type) is datetime:
+            proc = _last_value_kept(proc)
         if not bind.unique:  # a named parameter
             binds.append((name, proc, bind.expanding))
             if bind.expanding:
@@ -123,6 +126,26 @@ def _compile(statement: Executable, dialect: Dialect, column_keys: Sequence[str]
     defaults = {col.key: _default(col.default) for col in compiled.insert_prefetch if col.default is not None}
     results = tuple(col.type._cached_result_processor(dialect, None) for col in compiled._result_columns)
     return _Compiled(sql, tuple(binds), results, defaults, tuple(expanding), _values_group(compiled))
+
+
+def _python_type(type_: Any) -> type | None:
+    try:
+        return cast(type, type_.python_type)
+    except NotImplementedError:
+        return None
+
+
+def _last_value_kept(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``proc`` answering again at once for the value it had last: the rows of a batch share
+    one ``now``, and formatting a datetime for SQLite costs more than the rest of a row."""
+    last: list[Any] = [None, None]
+
+    def process(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, proc(value)
+        return last[1]
+
+    return process
 
 
 def _default(default: Any) -> Callable[[Any], Any]:

@@ -659,13 +659,14 @@ export class Widget {
     for (const p of this.outbox.all()) this.transmit(p)
   }
 
+  // The sending socket gets no message.new of its own message: the ack completes it.
   private onAck(f: Frame): void {
     this.outbox.remove(f.client_id)
     const m = this.messages.find((x) => x.client_id === f.client_id && x.sender === 'visitor')
     if (!m) return
     const twin = this.messages.find((x) => x !== m && x.id === f.id)
     if (twin) this.messages.splice(this.messages.indexOf(m), 1)
-    else Object.assign(m, { id: f.id, seq: f.seq, state: 'sent' as Delivery })
+    else Object.assign(m, { id: f.id, seq: f.seq, created_at: f.created_at ?? m.created_at, state: 'sent' as Delivery })
     this.lastSeq = Math.max(this.lastSeq, f.seq)
     this.sortMessages()
   }

@@ -49,17 +49,21 @@ async def test_writes_belong_to_the_sessions_transaction(world: World) -> None:
     async with world.server.db.session() as session:
         assert await session.scalar(select(User.nickname).where(User.id == alice)) == "爱丽丝"
         later = utcnow() + timedelta(days=1)
+        # Rows of a batch share one ``now`` (formatted once) or not: each keeps its own.
         await CREATED.write_many(
             session,
             [
                 {"user": alice, "at": later},
                 {"user": world.agent_bob.id, "at": later},
                 {"user": 0, "at": later},
+                {"user": world.agent_bob.id, "at": later + timedelta(seconds=1)},
             ],
         )
         await session.commit()
     async with world.server.db.session() as session:
         assert await session.scalar(select(User.created_at).where(User.id == alice)) == later
+        bob = await session.scalar(select(User.created_at).where(User.id == world.agent_bob.id))
+        assert bob == later + timedelta(seconds=1)
 
 
 async def test_a_constraint_violation_is_sqlalchemys_integrity_error(world: World) -> None:

@@ -41,6 +41,30 @@ async def test_visitor_message_reaches_agent_and_reply_reaches_visitor(world: Wo
     assert reply["message"]["body"] == "在的" and reply["message"]["agent_id"] == world.agent_alice.id
 
 
+async def test_the_sending_tab_gets_its_ack_and_the_other_tabs_the_message(world: World) -> None:
+    alice = await agent_socket(world, world.agent_alice)
+    vic = await open_visitor(world)
+    conv = (await alice.expect("conversation.assigned"))["conversation"]
+    assert vic.socket is not None
+    tab = await connect(f"{world.server.ws_url}/ws/visitor?token={vic.token}", "visitor-tab-2")
+    await tab.expect("hello")
+    ack = await vic.send_text("在吗？", client_id="v1")
+    for sock in (tab, alice):
+        m = (await sock.expect("message.new"))["message"]
+        assert (m["id"], m["seq"], m["created_at"], m["client_id"]) == (ack["id"], 1, ack["created_at"], "v1")
+    await vic.socket.quiet("message.new")  # the ack said it all
+
+    alice_tab = await agent_socket(world, world.agent_alice, status=None)
+    await alice.send(
+        type="message.send", conversation_id=conv["id"], client_id="a1", kind="text", body="在的"
+    )
+    agent_ack = await alice.expect("message.ack", client_id="a1")
+    for sock in (alice_tab, vic.socket, tab):
+        m = (await sock.expect("message.new"))["message"]
+        assert (m["id"], m["created_at"], m["body"]) == (agent_ack["id"], agent_ack["created_at"], "在的")
+    await alice.quiet("message.new")
+
+
 async def test_repeated_client_id_is_acked_again_and_stored_once(world: World) -> None:
     alice = await agent_socket(world, world.agent_alice)
     vic = await open_visitor(world)
@@ -124,7 +148,10 @@ async def test_rich_text_is_sanitised_before_it_is_stored(world: World) -> None:
     body = '<b onclick="steal()">粗体</b><script>alert(1)</script><a href="javascript:alert(1)">链接</a>'
     await alice.send(type="message.send", conversation_id=conv["id"], client_id="r1", kind="rich", body=body)
     await alice.expect("message.ack", client_id="r1")
+    # Cleaning changed it: the sender gets it as stored too, not only its ack.
+    cleaned = (await alice.expect("message.new"))["message"]
     stored = (await world.agent_alice.get(f"/api/v1/conversations/{conv['id']}/messages")).json()["items"][0]
+    assert cleaned["body"] == stored["body"] and cleaned["client_id"] == "r1"
     assert "<b>粗体</b>" in stored["body"]
     assert (
         "script" not in stored["body"]

@@ -36,7 +36,7 @@ export type AgentServerFrame =
     }
   | { type: 'status.changed'; status: AgentStatus }
   | { type: 'message.new'; message: Message }
-  | { type: 'message.ack'; client_id: string; id: number; seq: number; conversation_id: number }
+  | { type: 'message.ack'; client_id: string; id: number; seq: number; conversation_id: number; created_at: string }
   | { type: 'conversation.assigned'; conversation: Conversation }
   | { type: 'conversation.transferred'; conversation_id: number; to_agent_id: number }
   | { type: 'conversation.closed'; conversation_id: number; reason: string }

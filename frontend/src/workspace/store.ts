@@ -191,7 +191,7 @@ export const useWorkspace = defineStore('workspace', () => {
         receive(frame.message)
         break
       case 'message.ack':
-        acknowledge(frame.conversation_id, frame.client_id, frame.id, frame.seq)
+        acknowledge(frame)
         break
       case 'visitor.typing': {
         const view = views[frame.conversation_id]
@@ -303,9 +303,11 @@ export const useWorkspace = defineStore('workspace', () => {
     list.splice(index, 0, message)
   }
 
-  function acknowledge(conversationId: number, clientId: string, id: number, seq: number): void {
-    const view = views[conversationId]
-    const pending = view?.messages.find((m) => m.client_id === clientId && m.sender === 'agent')
+  // The sending socket gets no message.new of its own message: the ack completes it.
+  function acknowledge(ack: Extract<AgentServerFrame, { type: 'message.ack' }>): void {
+    const { id, seq } = ack
+    const view = views[ack.conversation_id]
+    const pending = view?.messages.find((m) => m.client_id === ack.client_id && m.sender === 'agent')
     if (!view || !pending) return
     const duplicate = view.messages.find((m) => m.id === id && m !== pending)
     if (duplicate) {
@@ -314,6 +316,7 @@ export const useWorkspace = defineStore('workspace', () => {
     }
     pending.id = id
     pending.seq = seq
+    pending.created_at = ack.created_at
     pending.delivery = 'sent'
     view.messages.splice(view.messages.indexOf(pending), 1)
     insertSorted(view, pending)

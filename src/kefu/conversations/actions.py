@@ -33,7 +33,7 @@ from kefu.database.base import table, utcnow
 from kefu.database.prepared import Prepared
 from kefu.exceptions import Conflict, InvalidInput, NotFound
 from kefu.realtime import protocol as p
-from kefu.realtime.hub import Event, Hub, agent_channel, room_channel
+from kefu.realtime.hub import Connection, Event, Hub, agent_channel, room_channel
 from kefu.routing import actions as routing
 from kefu.routing import service as routing_service
 
@@ -53,7 +53,13 @@ class Sent:
     @property
     def ack(self) -> p.Ack:
         m = self.message
-        return p.Ack(client_id=m.client_id or "", id=m.id, seq=m.seq, conversation_id=m.conversation_id)
+        return p.Ack(
+            client_id=m.client_id or "",
+            id=m.id,
+            seq=m.seq,
+            conversation_id=m.conversation_id,
+            created_at=m.created_at,
+        )
 
 
 # The send path uses the tables directly: a message is the hottest write there is, and
@@ -785,6 +791,8 @@ class SendRequest:
     room: str | None = None
     conversation_id: int | None = None  # an agent's message: the record they serve
     agent_id: int | None = None
+    # The socket it came from, which its ack tells all (so it gets no message.new of it).
+    origin: Connection | None = None
 
 
 _ROOMS_SELECT = select(_visitors.c.id, _visitors.c.last_seq).where(
@@ -954,13 +962,17 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
         await _AGENT_MESSAGE_COUNTED.write_many(session, agent_counts)
     await session.commit()
     events: list[Event] = []
+    origins: dict[int, Connection] = {}
     sent: dict[int, Sent] = {}
     for t, row in zip(taken, rows, strict=True):
         message_id = ids[t.visitor_id, t.seq]
         message = MessageOut(id=message_id, room=t.room, **{k: row[k] for k in _MESSAGE_FIELDS})
         sent[id(t.request)] = Sent(message, t.visitor_id, duplicate=False)
-        events += _message_events(message, t.visitor_id, t.agent_id)
-    await hub.publish_all(events)
+        these = _message_events(message, t.visitor_id, t.agent_id)
+        if t.request.origin is not None:
+            origins[id(these[0][1])] = t.request.origin
+        events += these
+    await hub.publish_all(events, skip=origins)
     return [sent.get(id(r)) for r in batch]
 
 

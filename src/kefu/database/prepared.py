@@ -20,14 +20,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, cast
 
+from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+
+from kefu.database.base import UTCDateTime
 
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
@@ -110,7 +112,7 @@ def _compile(statement: Executable, dialect: Dialect, column_keys: Sequence[str]
     for name in compiled.positiontup:
         bind = compiled.binds[name]
         proc: Callable[[Any], Any] | None = bind.type._cached_bind_processor(dialect)
-        if proc is not None and _python_type(bind.type) is datetime:
+        if proc is not None and isinstance(bind.type, UTCDateTime | DateTime):
             proc = _last_value_kept(proc)
         if not bind.unique:  # a named parameter
             binds.append((name, proc, bind.expanding))
@@ -126,13 +128,6 @@ def _compile(statement: Executable, dialect: Dialect, column_keys: Sequence[str]
     defaults = {col.key: _default(col.default) for col in compiled.insert_prefetch if col.default is not None}
     results = tuple(col.type._cached_result_processor(dialect, None) for col in compiled._result_columns)
     return _Compiled(sql, tuple(binds), results, defaults, tuple(expanding), _values_group(compiled))
-
-
-def _python_type(type_: Any) -> type | None:
-    try:
-        return cast(type, type_.python_type)
-    except NotImplementedError:
-        return None
 
 
 def _last_value_kept(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -60,6 +60,11 @@ class Socket:
     def session(self) -> Any:
         return self.db.sessionmaker()
 
+    def origin(self, sent: str, stored: str) -> Connection | None:
+        """This socket, as a message's origin: its ack tells it all, unless cleaning (rich
+        text) changed the body; then it gets the message as stored, like everyone."""
+        return self.conn if stored is sent else None
+
     def error(self, code: str, zh: str, en: str, ref: str | None = None) -> None:
         self.conn.send_frame(p.ErrorFrame(code=code, message=en if self.lang == "en" else zh, ref=ref))
 
@@ -178,9 +183,10 @@ async def visitor_socket(websocket: WebSocket) -> None:
                         merchant_id=merchant_id,
                         client_id=frame.client_id,
                         kind=frame.kind,
-                        body=actions.check_body(frame.kind, frame.body),
+                        body=(body := actions.check_body(frame.kind, frame.body)),
                         visitor_id=visitor_id,
                         room=room,
+                        origin=s.origin(frame.body, body),
                     )
                     await s.send_message(
                         request,
@@ -379,9 +385,10 @@ async def agent_socket(websocket: WebSocket) -> None:
                         merchant_id=actor.merchant_id,
                         client_id=frame.client_id,
                         kind=frame.kind,
-                        body=actions.check_body(frame.kind, frame.body),
+                        body=(body := actions.check_body(frame.kind, frame.body)),
                         conversation_id=frame.conversation_id,
                         agent_id=actor.id,
+                        origin=s.origin(frame.body, body),
                     )
                     await s.send_message(
                         request,

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +34,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from kefu.realtime.backends import Backend
+from kefu.realtime.backends.memory import MemoryBackend
 from kefu.realtime.protocol import LatestWins, Resync
 
 log = logging.getLogger("kefu.realtime")
@@ -232,6 +233,7 @@ class MonitorNudges(Protocol):
 class Hub:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        self.in_process = isinstance(backend, MemoryBackend)  # one server: no one else listens
         self.local: dict[str, set[Connection]] = defaultdict(set)
         # Channels whose frames the backend failed to carry: they get a resync when it is back.
         self.missed: set[str] = set()
@@ -251,9 +253,10 @@ class Hub:
                 await self.repair
         await self.backend.stop()
 
-    def _deliver(self, channel: str, data: str) -> None:
+    def _deliver(self, channel: str, data: str, skip: Connection | None = None) -> None:
         for conn in tuple(self.local.get(channel, ())):
-            conn.send(data)
+            if conn is not skip:
+                conn.send(data)
 
     def connections(self) -> set[Connection]:
         return set().union(*self.local.values())
@@ -320,8 +323,13 @@ class Hub:
         else:
             await self._publish(channel, frame)
 
-    async def _publish(self, channel: str, frame: Frame, data: str | None = None) -> None:
+    async def _publish(
+        self, channel: str, frame: Frame, data: str | None = None, skip: Connection | None = None
+    ) -> None:
         data = encode(frame) if data is None else data
+        if skip is not None and self.in_process:
+            self._deliver(channel, data, skip)  # publishing is delivering here
+            return
         if not self.missed:
             try:
                 await self.backend.publish(channel, data)
@@ -333,7 +341,12 @@ class Hub:
         if self.repair is None or self.repair.done():
             self.repair = asyncio.create_task(self._repair())
 
-    async def publish_all(self, events: Iterable[Event]) -> None:
+    async def publish_all(
+        self, events: Iterable[Event], skip: Mapping[int, Connection] | None = None
+    ) -> None:
+        """Publish each event; ``skip`` names, by ``id(frame)``, a socket that does not need
+        the frame (the one whose ack already told it). Only this process's delivery can leave
+        it out: through Redis, that socket gets the frame too."""
         encoded: dict[int, str] = {}  # a frame for several channels is encoded once
         for channel, frame in events:
             if isinstance(frame, LatestWins):
@@ -342,7 +355,7 @@ class Hub:
             data = encoded.get(id(frame))
             if data is None:
                 data = encoded[id(frame)] = encode(frame)
-            await self._publish(channel, frame, data)
+            await self._publish(channel, frame, data, skip.get(id(frame)) if skip else None)
 
     async def _repair(self) -> None:
         """Until the backend carries frames again, retry; then resync every marked channel."""

@@ -7,6 +7,7 @@ mirror lives in ``frontend/src/realtime/protocol.ts``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -196,11 +197,16 @@ class Resync(ServerFrame):
 
 
 class Ack(ServerFrame):
+    """The message is stored. The socket that sent it gets no ``message.new`` for it on the
+    embedded server (other sockets of the same visitor or agent do), so the ack says all the
+    sender lacks: its id, seq and stored time."""
+
     type: Literal["message.ack"] = "message.ack"
     client_id: str
     id: int
     seq: int
     conversation_id: int
+    created_at: datetime
 
 
 class MessageNew(ServerFrame):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -53,7 +53,7 @@ class Sent:
     @property
     def ack(self) -> p.Ack:
         m = self.message
-        return p.Ack(
+        return p.Ack.model_construct(  # from a stored message: nothing to validate
             client_id=m.client_id or "",
             id=m.id,
             seq=m.seq,
@@ -208,7 +208,7 @@ async def _system_message(
 
 
 def _message_events(message: MessageOut, visitor_id: int, agent_id: int | None) -> list[Event]:
-    frame = p.MessageNew(message=message)
+    frame = p.MessageNew.model_construct(message=message)
     events: list[Event] = [(room_channel(visitor_id), frame)]
     if agent_id is not None:
         events.append((agent_channel(agent_id), frame))
@@ -966,7 +966,19 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
     sent: dict[int, Sent] = {}
     for t, row in zip(taken, rows, strict=True):
         message_id = ids[t.visitor_id, t.seq]
-        message = MessageOut(id=message_id, room=t.room, **{k: row[k] for k in _MESSAGE_FIELDS})
+        # Built from the row just stored: nothing to validate again.
+        message = MessageOut.model_construct(
+            id=message_id,
+            conversation_id=t.conversation_id,
+            room=t.room,
+            seq=t.seq,
+            sender=t.request.sender,
+            agent_id=cast("int | None", row["agent_id"]),
+            kind=t.request.kind,
+            body=t.request.body,
+            client_id=t.request.client_id,
+            created_at=now,
+        )
         sent[id(t.request)] = Sent(message, t.visitor_id, duplicate=False)
         these = _message_events(message, t.visitor_id, t.agent_id)
         if t.request.origin is not None:
@@ -974,6 +986,3 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
         events += these
     await hub.publish_all(events, skip=origins)
     return [sent.get(id(r)) for r in batch]
-
-
-_MESSAGE_FIELDS = ("conversation_id", "seq", "sender", "agent_id", "kind", "body", "client_id", "created_at")

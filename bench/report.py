@@ -328,10 +328,11 @@ def chart(rows: list[Row], path: Path) -> Path | None:
         ax.set_ylabel(unit)
         ax.set_yscale("log")
         ax.grid(axis="y", alpha=0.3)
-    ax_tp.legend(fontsize=8)
+    # Below the plots: inside, it hid the tallest bars' labels.
+    fig.legend(*ax_tp.get_legend_handles_labels(), loc="lower center", ncol=len(targets), fontsize=8)
     info = machine()
     fig.suptitle(f"kefu bench — {info['cpu_count']} CPU {info['cpu_model']}", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -284,6 +284,8 @@ async def test_a_tab_that_stops_reading_still_gets_every_frame_in_order(world: W
     stalled = await websockets.connect(url, max_size=2**22, max_queue=1)
     try:
         assert json.loads(await stalled.recv())["type"] == "hello"
+        # Every socket writes through the server's protocol when it can (kefu.main.App).
+        assert all(c.direct is not None for c in world.server.app.state.hub.connections())
         n, body = 400, "消息" + "x" * 50_000  # 50 KB a frame: the buffers on the way fill long before the end
         for i in range(n):
             await vic.send_text(f"{i}:{body}")

@@ -63,7 +63,7 @@ class Socket:
     def origin(self, sent: str, stored: str) -> Connection | None:
         """This socket, as a message's origin: its ack tells it all, unless cleaning (rich
         text) changed the body; then it gets the message as stored, like everyone."""
-        return self.conn if stored is sent else None
+        return self.conn if stored == sent else None
 
     def error(self, code: str, zh: str, en: str, ref: str | None = None) -> None:
         self.conn.send_frame(p.ErrorFrame(code=code, message=en if self.lang == "en" else zh, ref=ref))

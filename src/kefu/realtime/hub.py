@@ -100,11 +100,13 @@ class Connection:
 
     def _idle(self) -> bool:
         """Started, with nothing waiting and nothing being written."""
-        return self.started and not self.pending and (self.writer is None or self.writer.done())
+        return self.started and not self.pending and not self._writing()
+
+    def _writing(self) -> bool:
+        return self.writer is not None and not self.writer.done()
 
     def _wake(self) -> None:
-        idle = self.writer is None or self.writer.done()
-        if self.started and idle and (self.pending or self.closing):
+        if self.started and not self._writing() and (self.pending or self.closing):
             self.writer = asyncio.create_task(self._write())
 
     async def _write(self) -> None:
@@ -130,7 +132,23 @@ def _server_protocol(websocket: WebSocket) -> WebSocketsSansIOProtocol | None:
     """The server's own protocol object behind the socket, when nothing wraps its ``send``
     (see ``kefu.main.App``) and it is the implementation ``kefu serve`` runs."""
     protocol = getattr(getattr(websocket, "_send", None), "__self__", None)
-    return protocol if isinstance(protocol, WebSocketsSansIOProtocol) else None
+    if not isinstance(protocol, WebSocketsSansIOProtocol) or not all(
+        hasattr(protocol, name) for name in _PROTOCOL_STATE
+    ):
+        return None  # another server or version: frames take the awaited way
+    return protocol
+
+
+# What _write_now reads of uvicorn's protocol (its internals: uvicorn is pinned in the lock).
+_PROTOCOL_STATE = (
+    "writable",
+    "disconnected",
+    "close_sent",
+    "handshake_complete",
+    "initial_response",
+    "conn",
+    "transport",
+)
 
 
 def _write_now(protocol: WebSocketsSansIOProtocol, data: str) -> bool:

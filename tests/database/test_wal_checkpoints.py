@@ -14,14 +14,15 @@ ROW = "x" * 3000  # about one page a row
 ROWS = 2000  # about 8 MB: more than SQLite's own 1,000-page checkpoint interval
 
 
-async def _write(db: Database, rows: int) -> None:
+async def _write(db: Database, rows: int, per_commit: int = 100, pause: float = 0.0) -> None:
     async with db.session() as session:
         await session.execute(text("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body TEXT)"))
         await session.commit()
-    for _ in range(rows // 100):
+    for _ in range(rows // per_commit):
         async with db.session() as session:
-            await session.execute(text("INSERT INTO t (body) VALUES (:b)"), [{"b": ROW}] * 100)
+            await session.execute(text("INSERT INTO t (body) VALUES (:b)"), [{"b": ROW}] * per_commit)
             await session.commit()
+        await asyncio.sleep(pause)
 
 
 async def _autocheckpoint(db: Database) -> int:
@@ -55,6 +56,32 @@ async def test_the_thread_copies_the_wal_into_the_database_file(tmp_path: Path) 
     assert _wal_size(path) == 0
     with sqlite3.connect(path) as plain:
         assert plain.execute("SELECT count(*) FROM t").fetchone() == (ROWS,)
+
+
+async def test_under_steady_writes_the_thread_lets_the_wal_start_over(tmp_path: Path) -> None:
+    path = tmp_path / "kefu.sqlite3"
+    db = Database(f"sqlite+kefu:///{path}", checkpoint_thread=True)
+    db.checkpointer = WalCheckpointer(str(path), every=0.01, restart_pages=100)
+    db.start()
+    largest = 0
+
+    async def watch() -> None:
+        nonlocal largest
+        while True:
+            largest = max(largest, _wal_size(path))
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        # 20,000 pages in commits of 10, back to back: no commit checkpoints (the safety net is
+        # far away), and a passive checkpoint alone never catches up with them.
+        await _write(db, 10 * ROWS, per_commit=10)
+    finally:
+        watcher.cancel()
+        await db.dispose()
+    assert 0 < largest < 5 * ROWS * 4096  # the WAL started over instead of growing to 80 MB
+    with sqlite3.connect(path) as plain:
+        assert plain.execute("SELECT count(*) FROM t").fetchone() == (10 * ROWS,)
 
 
 async def test_without_the_thread_commits_checkpoint_as_sqlite_does_by_default(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -104,17 +105,25 @@ class WalCheckpointer:
     sqlite3 lets go of the GIL while it works, and a PASSIVE checkpoint never blocks a writer
     or a reader.
 
-    Such a checkpoint cannot restart the WAL while writes keep coming (SQLite restarts it only
-    once every page is copied back), so the server's commits keep a checkpoint of their own,
-    ten times rarer than SQLite's default (``SAFETY_PAGES``), which finds most pages already
-    copied. At stop, with the server's connections closed, one last checkpoint empties the WAL.
+    Such a checkpoint alone never lets the WAL start over while writes keep coming: SQLite
+    restarts it at the next write only once every page is copied back, and new pages arrive
+    while the copy runs. So once the WAL holds ``restart_pages``, the thread holds writers off
+    with a second connection (``BEGIN IMMEDIATE``) just long enough to copy the few pages
+    written since its last round; the server's next commit then writes from the WAL's start.
+    The server's commits keep SQLite's own checkpoint only as a last resort (``SAFETY_PAGES``,
+    for a WAL that a reader in another process keeps from starting over); run by a commit,
+    it stalls every socket for tens of milliseconds. At stop, with the server's connections
+    closed, one last checkpoint empties the WAL.
     """
 
-    SAFETY_PAGES = 10_000  # about 40 MB of WAL
+    RESTART_PAGES = 4_000  # about 16 MB of WAL
+    SAFETY_PAGES = 50_000  # about 200 MB
+    LOCK_WAIT = 2.0  # seconds a restart tries for the write lock
 
-    def __init__(self, path: str, every: float = 0.5) -> None:
+    def __init__(self, path: str, every: float = 0.5, restart_pages: int = RESTART_PAGES) -> None:
         self.path = path
         self.every = every
+        self.restart_pages = restart_pages
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, name="kefu-wal-checkpoint", daemon=True)
 
@@ -125,21 +134,52 @@ class WalCheckpointer:
         self.done.set()
         self.thread.join()
 
+    def _connect(self, timeout: float = 30) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+
     def _run(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn, writers = self._connect(), self._connect(timeout=0)
         try:
             while not self.done.wait(self.every):
-                self._checkpoint(conn, "PASSIVE")
+                if self._checkpoint(conn, "PASSIVE") >= self.restart_pages:
+                    self._restart(conn, writers)
             self._checkpoint(conn, "TRUNCATE")
         finally:
             conn.close()
+            writers.close()
+
+    def _restart(self, conn: sqlite3.Connection, writers: sqlite3.Connection) -> None:
+        """Copy back the last pages while ``writers`` keeps every writer out.
+
+        The write lock is asked for again and again between the server's transactions:
+        SQLite's own busy handler sleeps longer each time and would lose it to a server that
+        commits back to back.
+        """
+        for _ in range(2):  # each copies what came during the one before: less and less
+            self._checkpoint(conn, "PASSIVE")
+        deadline = time.monotonic() + self.LOCK_WAIT
+        while True:
+            try:
+                writers.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError:  # locked: a transaction of the server's
+                if time.monotonic() > deadline or self.done.is_set():
+                    return
+                time.sleep(0.0005)
+        try:
+            self._checkpoint(conn, "PASSIVE")
+        finally:
+            writers.execute("ROLLBACK")
 
     @staticmethod
-    def _checkpoint(conn: sqlite3.Connection, mode: str) -> None:
+    def _checkpoint(conn: sqlite3.Connection, mode: str) -> int:
+        """Run a checkpoint; the pages the WAL holds (0 when it failed)."""
         try:
-            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+            _busy, pages, _copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         except sqlite3.Error:  # busy or locked: the next round tries again
             log.warning("WAL checkpoint (%s) failed", mode, exc_info=True)
+            return 0
+        return int(pages)
 
 
 class Database:

@@ -50,6 +50,30 @@ async def test_transfer_ends_one_record_and_starts_another(world: World) -> None
     assert (await alice.expect("error"))["code"] == "conversation_closed"
 
 
+async def test_each_record_of_a_room_shows_its_own_newest_message(world: World) -> None:
+    alice = await agent_socket(world, world.agent_alice)
+    bob = await agent_socket(world, world.agent_bob, status="busy")
+    vic = await open_visitor(world)
+    first = (await alice.expect("conversation.assigned"))["conversation"]
+    await vic.send_text("我要退货")
+    await vic.send_text("订单 20240611")
+    await alice.send(
+        type="conversation.transfer", conversation_id=first["id"], to_agent_id=world.agent_bob.id
+    )
+    second = (await bob.expect("conversation.assigned"))["conversation"]
+    await bob.send(
+        type="message.send", conversation_id=second["id"], client_id="b1", kind="text", body="您好"
+    )
+    await bob.expect("message.ack", client_id="b1")
+    listed = (await world.admin_ada.get("/api/v1/conversations")).json()["items"]
+    newest = {c["id"]: (c["last_message"] or {}).get("body") for c in listed}
+    assert newest[first["id"]] == "订单 20240611" and newest[second["id"]] == "您好"
+    await bob.close()
+    hello = await (await agent_socket(world, world.agent_bob, status=None)).expect("hello")
+    mine = {c["id"]: c["last_message"]["body"] for c in hello["conversations"]}
+    assert mine == {second["id"]: "您好"}
+
+
 async def test_transfer_refused_to_away_agent_or_other_merchant(world: World) -> None:
     alice = await agent_socket(world, world.agent_alice)
     await open_visitor(world)

@@ -734,7 +734,7 @@ async def conversation_out(session: AsyncSession, conv: Conversation) -> Convers
     visitor = await session.get(Visitor, conv.visitor_id)
     assert visitor is not None
     online = bool(await service.online_visitor_ids(session, visitor_ids=[visitor.id]))
-    last = (await service.last_messages(session, conversation_ids=[conv.id])).get(conv.id)
+    last = (await service.last_messages(session, conversations=[conv])).get(conv.id)
     return ConversationOut.of(conv, visitor, online=online, last=last)
 
 

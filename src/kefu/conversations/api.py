@@ -39,7 +39,7 @@ async def list_conversations(
         offset=offset,
     )
     online = await service.online_visitor_ids(session, visitor_ids=[v.id for _, v in rows])
-    last = await service.last_messages(session, conversation_ids=[c.id for c, _ in rows])
+    last = await service.last_messages(session, conversations=[c for c, _ in rows])
     items = [ConversationOut.of(c, v, online=v.id in online, last=last.get(c.id)) for c, v in rows]
     return Page(items=items, total=total)
 

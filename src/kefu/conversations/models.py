@@ -119,7 +119,6 @@ class Message(MerchantScoped, Base):
     __table_args__ = (
         UniqueConstraint("visitor_id", "seq"),
         UniqueConstraint("visitor_id", "sender", "client_id"),
-        Index("ix_messages_conversation", "conversation_id", "seq"),
     )
 
     id: Mapped[IntPK]

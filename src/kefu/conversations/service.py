@@ -234,12 +234,22 @@ async def list_for_workspace(
     return [(c, v) for c, v in rows]
 
 
-async def last_messages(session: AsyncSession, *, conversation_ids: Sequence[int]) -> dict[int, Message]:
-    if not conversation_ids:
+async def last_messages(
+    session: AsyncSession, *, conversations: Sequence[Conversation]
+) -> dict[int, Message]:
+    """The newest message of each conversation.
+
+    Found through the visitors' messages (the visitor index), not an index of messages by
+    conversation: that index would be written at every message for this query alone.
+    """
+    if not conversations:
         return {}
     newest = (
         select(func.max(Message.id))
-        .where(Message.conversation_id.in_(conversation_ids))
+        .where(
+            Message.visitor_id.in_({c.visitor_id for c in conversations}),
+            Message.conversation_id.in_([c.id for c in conversations]),
+        )
         .group_by(Message.conversation_id)
     )
     rows = await session.scalars(select(Message).where(Message.id.in_(newest)))

@@ -472,7 +472,7 @@ async def _agent_hello(session: AsyncSession, actor: Actor) -> p.AgentHello:
     user, state = found
     rows = await service.list_for_workspace(session, agent_id=actor.id)
     online = await service.online_visitor_ids(session, visitor_ids=[v.id for _, v in rows])
-    last = await service.last_messages(session, conversation_ids=[c.id for c, _ in rows])
+    last = await service.last_messages(session, conversations=[c for c, _ in rows])
     version = await routing.queue_version(session, merchant_id=actor.merchant_id)  # before the lengths
     lengths = await routing.queue_lengths(session, merchant_id=actor.merchant_id)
     groups = await agents_service.group_ids_of(session, agent_ids=[actor.id])

@@ -107,9 +107,10 @@ class WalCheckpointer:
 
     Such a checkpoint alone never lets the WAL start over while writes keep coming: SQLite
     restarts it at the next write only once every page is copied back, and new pages arrive
-    while the copy runs. So once the WAL holds ``restart_pages``, the thread holds writers off
-    with a second connection (``BEGIN IMMEDIATE``) just long enough to copy the few pages
-    written since its last round; the server's next commit then writes from the WAL's start.
+    while the copy runs. So once the WAL holds ``restart_pages``, the thread copies twice more
+    (each copy is shorter than the one before), then holds writers off with a second
+    connection (``BEGIN IMMEDIATE``) just long enough to copy the last few pages; the server's
+    next commit then writes from the WAL's start.
     The server's commits keep SQLite's own checkpoint only as a last resort (``SAFETY_PAGES``,
     for a WAL that a reader in another process keeps from starting over); run by a commit,
     it stalls every socket for tens of milliseconds. At stop, with the server's connections
@@ -140,22 +141,25 @@ class WalCheckpointer:
     def _run(self) -> None:
         conn, writers = self._connect(), self._connect(timeout=0)
         try:
+            settled = 0  # the WAL's pages when it was last left all copied, ready to start over
             while not self.done.wait(self.every):
-                if self._checkpoint(conn, "PASSIVE") >= self.restart_pages:
-                    self._restart(conn, writers)
+                pages = self._checkpoint(conn, "PASSIVE")
+                if pages >= self.restart_pages and pages != settled:  # equal: nothing written since
+                    settled = self._restart(conn, writers)
             self._checkpoint(conn, "TRUNCATE")
         finally:
             conn.close()
             writers.close()
 
-    def _restart(self, conn: sqlite3.Connection, writers: sqlite3.Connection) -> None:
-        """Copy back the last pages while ``writers`` keeps every writer out.
+    def _restart(self, conn: sqlite3.Connection, writers: sqlite3.Connection) -> int:
+        """Copy back the last pages while ``writers`` keeps every writer out; the WAL's pages
+        then (0 when the write lock could not be had).
 
         The write lock is asked for again and again between the server's transactions:
         SQLite's own busy handler sleeps longer each time and would lose it to a server that
         commits back to back.
         """
-        for _ in range(2):  # each copies what came during the one before: less and less
+        for _ in range(2):  # each copies what came during the one before
             self._checkpoint(conn, "PASSIVE")
         deadline = time.monotonic() + self.LOCK_WAIT
         while True:
@@ -164,10 +168,10 @@ class WalCheckpointer:
                 break
             except sqlite3.OperationalError:  # locked: a transaction of the server's
                 if time.monotonic() > deadline or self.done.is_set():
-                    return
+                    return 0
                 time.sleep(0.0005)
         try:
-            self._checkpoint(conn, "PASSIVE")
+            return self._checkpoint(conn, "PASSIVE")
         finally:
             writers.execute("ROLLBACK")
 

@@ -27,6 +27,8 @@ def test_outbox_is_delivered_once_after_reconnecting(browsers: Browsers, demo: D
         expect(visitor.locator("[data-test=widget-title]")).to_have_text("小芳")
         visitor_says(visitor, "在吗？我想问个问题")
         expect(carol.locator("[data-test=message-visitor]")).to_have_count(1)
+        # Its ack can still be on its way when the agent already shows it: cut only after it.
+        expect(visitor.locator("[data-test=delivery-sent]")).to_have_count(1)
 
         proxy.cut()
         expect(visitor.locator("[data-test=widget-notice]")).to_contain_text("正在重新连接")

@@ -12,7 +12,7 @@ from kefu.agents.models import AgentState
 from kefu.conversations.models import Conversation, ConversationState
 from kefu.database.base import utcnow
 from tests.conftest import Persona, World
-from tests.realtime.client import Socket, agent_socket, eventually, open_visitor
+from tests.realtime.client import Socket, agent_in_grace, agent_socket, eventually, open_visitor
 
 MONITOR = "/api/v1/monitor"
 ZERO = {
@@ -131,13 +131,7 @@ async def test_agents_count_while_connected_or_within_grace_only(world: World) -
     alice = await agent_socket(world, world.agent_alice, status="online")
     assert (await monitor(world.admin_ada))["totals"]["agents_online"] == 1
     await alice.close()
-
-    async def gone() -> bool:  # the server has seen the close: the grace period runs
-        async with world.server.db.session() as s:
-            state = await s.get(AgentState, world.agent_alice.id)
-            return state is not None and state.connections == 0 and state.grace_until is not None
-
-    await eventually(gone)
+    await agent_in_grace(world, world.agent_alice)
     # Gone, but within the grace period: still counted (routing still gives them visitors).
     assert (await monitor(world.admin_ada))["totals"]["agents_online"] == 1
     async with world.server.db.session() as s:

@@ -11,6 +11,7 @@ from typing import Any
 
 import websockets
 
+from kefu.agents.models import AgentState
 from tests.conftest import Persona, World
 
 TIMEOUT = 10.0
@@ -163,3 +164,15 @@ async def eventually(check: Any, timeout: float = TIMEOUT) -> Any:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.05)
+
+
+async def agent_in_grace(world: World, persona: Persona) -> AgentState:
+    """Wait until the server has seen the agent's last socket close: the grace period runs."""
+
+    async def check() -> AgentState | None:
+        async with world.server.db.session() as s:
+            state = await s.get(AgentState, persona.id)
+            in_grace = state is not None and state.connections == 0 and state.grace_until is not None
+            return state if in_grace else None
+
+    return await eventually(check)

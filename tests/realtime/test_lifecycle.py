@@ -11,7 +11,7 @@ from kefu.agents.models import AgentState, AgentStatusEvent
 from kefu.conversations.models import Conversation
 from kefu.database.base import utcnow
 from tests.conftest import World, make_settings, start_server, stop_server
-from tests.realtime.client import agent_socket, eventually, open_visitor
+from tests.realtime.client import agent_in_grace, agent_socket, open_visitor
 
 
 async def _category(world: World, name: str = "咨询") -> int:
@@ -164,18 +164,12 @@ async def test_visitor_reply_disarms_auto_close(world: World) -> None:
 async def test_grace_period_keeps_status_then_agent_becomes_away(world: World) -> None:
     alice = await agent_socket(world, world.agent_alice)
     await alice.close()
-
-    async def in_grace() -> bool:
-        async with world.server.db.session() as s:
-            state = await s.get(AgentState, world.agent_alice.id)
-            return state is not None and state.status == "online" and state.grace_until is not None
-
-    await eventually(in_grace)
+    assert (await agent_in_grace(world, world.agent_alice)).status == "online"
     # Reconnecting within the grace period keeps the status.
     again = await agent_socket(world, world.agent_alice, status=None)
     assert (await again.expect("hello"))["agent"]["status"] == "online"
     await again.close()
-    await eventually(in_grace)
+    assert (await agent_in_grace(world, world.agent_alice)).status == "online"
     async with world.server.db.session() as s:
         await s.execute(update(AgentState).values(grace_until=utcnow() - timedelta(seconds=1)))
         await s.commit()

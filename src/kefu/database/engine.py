@@ -111,6 +111,7 @@ class WalCheckpointer:
     (each copy is shorter than the one before), then holds writers off with a second
     connection (``BEGIN IMMEDIATE``) just long enough to copy the last few pages; the server's
     next commit then writes from the WAL's start.
+
     The server's commits keep SQLite's own checkpoint only as a last resort (``SAFETY_PAGES``,
     for a WAL that a reader in another process keeps from starting over); run by a commit,
     it stalls every socket for tens of milliseconds. At stop, with the server's connections

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from kefu.database.engine import Database, WalCheckpointer
 
-ROW = "x" * 3000  # about one page a row
+ROW = "x" * 3000  # about 4 KB of pages a row (with 2 KB pages, one overflows into a second)
 ROWS = 2000  # about 8 MB: more than SQLite's own 1,000-page checkpoint interval
 
 
@@ -73,7 +73,7 @@ async def test_under_steady_writes_the_thread_lets_the_wal_start_over(tmp_path: 
 
     watcher = asyncio.create_task(watch())
     try:
-        # 20,000 pages in commits of 10, back to back: no commit checkpoints (the safety net is
+        # 80 MB in commits of 10 rows, back to back: no commit checkpoints (the safety net is
         # far away), and a passive checkpoint alone never catches up with them.
         await _write(db, 10 * ROWS, per_commit=10)
     finally:

@@ -791,8 +791,10 @@ class SendRequest:
     room: str | None = None
     conversation_id: int | None = None  # an agent's message: the record they serve
     agent_id: int | None = None
-    # The socket it came from, which its ack tells all (so it gets no message.new of it).
+    # The socket it came from: the batch sends it the ack, which tells it all, so it gets no
+    # message.new of it; unless ``echo`` (cleaning changed the body: it gets the stored one).
     origin: Connection | None = None
+    echo: bool = False
 
 
 _ROOMS_SELECT = select(_visitors.c.id, _visitors.c.last_seq).where(
@@ -888,6 +890,10 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
     writing to a record that is closed or not theirs, a repeated client id — comes back as
     None, and the caller sends it alone through :func:`do_visitor_send` / :func:`do_agent_send`,
     which start records, raise the right errors and answer repeats.
+
+    Each stored message's origin gets its ack from here, after the message went out to the
+    others: sent by the task that asked, it waited for that task's turn on the event loop,
+    a few milliseconds behind the agent's copy under load.
     """
     now = utcnow()
     visitor_ids = [r.visitor_id for r in batch if r.sender == Sender.visitor and r.visitor_id is not None]
@@ -981,8 +987,11 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
         )
         sent[id(t.request)] = Sent(message, t.visitor_id, duplicate=False)
         these = _message_events(message, t.visitor_id, t.agent_id)
-        if t.request.origin is not None:
+        if t.request.origin is not None and not t.request.echo:
             origins[id(these[0][1])] = t.request.origin
         events += these
     await hub.publish_all(events, skip=origins)
+    for t in taken:
+        if t.request.origin is not None:
+            t.request.origin.send_frame(sent[id(t.request)].ack)
     return [sent.get(id(r)) for r in batch]

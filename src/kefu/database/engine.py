@@ -24,6 +24,11 @@ from sqlalchemy.ext.asyncio import (
 
 registry.register("sqlite.kefu", "kefu.database.sqlite_inline", "SQLiteDialect_inline")
 log = logging.getLogger("kefu.database")
+# Pages of a new embedded database. Each message changes a leaf page of both per-visitor
+# indexes of messages (seq, client id), and a commit writes every page it changed to the
+# WAL, which the checkpoint copies again: at 2 KB instead of SQLite's 4 KB, a chat batch's
+# statements and commit take a sixth less time (docs/benchmarks.md, seventh round).
+PAGE_SIZE = 2048
 
 
 def make_engine(url: str, *, wal_autocheckpoint: int | None = None, **kwargs: Any) -> AsyncEngine:
@@ -41,6 +46,7 @@ def make_engine(url: str, *, wal_autocheckpoint: int | None = None, **kwargs: An
         def _sqlite_setup(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
             cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new database's; an existing one keeps its own
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")

@@ -60,11 +60,6 @@ class Socket:
     def session(self) -> Any:
         return self.db.sessionmaker()
 
-    def origin(self, sent: str, stored: str) -> Connection | None:
-        """This socket, as a message's origin: its ack tells it all, unless cleaning (rich
-        text) changed the body; then it gets the message as stored, like everyone."""
-        return self.conn if stored == sent else None
-
     def error(self, code: str, zh: str, en: str, ref: str | None = None) -> None:
         self.conn.send_frame(p.ErrorFrame(code=code, message=en if self.lang == "en" else zh, ref=ref))
 
@@ -113,23 +108,20 @@ class Socket:
         request: actions.SendRequest,
         alone: Callable[[AsyncSession], Awaitable[actions.Sent]],
     ) -> None:
-        """Store a message through the group commit (``alone`` when it needs more), then ack.
+        """Store a message through the group commit, which acks it (``alone`` when it needs
+        more; then the ack is sent here).
 
         The common case opens no session of its own: the group commit's transaction is all.
         """
-        sent = await self.messages.submit(request)
         client_id = request.client_id
-        redeliver = sent is not None and sent.duplicate and client_id not in self.acked
-        if sent is None or redeliver:
+        if await self.messages.submit(request) is None:
             async with self.session() as session:
-                if sent is None:
-                    sent = await alone(session)
-                    redeliver = sent.duplicate and client_id not in self.acked
-                if redeliver:
+                sent = await alone(session)
+                if sent.duplicate and client_id not in self.acked:
                     await actions.do_redeliver_message(session, self.hub, sent=sent)
                 await session.commit()
+            self.conn.send_frame(sent.ack)
         self.acked.add(client_id)
-        self.conn.send_frame(sent.ack)
 
     async def send_room(self, session: AsyncSession, visitor_id: int, after_seq: int, room: str) -> None:
         while True:
@@ -186,7 +178,8 @@ async def visitor_socket(websocket: WebSocket) -> None:
                         body=(body := actions.check_body(frame.kind, frame.body)),
                         visitor_id=visitor_id,
                         room=room,
-                        origin=s.origin(frame.body, body),
+                        origin=s.conn,
+                        echo=body != frame.body,
                     )
                     await s.send_message(
                         request,
@@ -388,7 +381,8 @@ async def agent_socket(websocket: WebSocket) -> None:
                         body=(body := actions.check_body(frame.kind, frame.body)),
                         conversation_id=frame.conversation_id,
                         agent_id=actor.id,
-                        origin=s.origin(frame.body, body),
+                        origin=s.conn,
+                        echo=body != frame.body,
                     )
                     await s.send_message(
                         request,

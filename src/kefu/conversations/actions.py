@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,7 @@ from kefu.database.base import table, utcnow
 from kefu.database.prepared import Prepared
 from kefu.exceptions import Conflict, InvalidInput, NotFound
 from kefu.realtime import protocol as p
-from kefu.realtime.hub import Connection, Event, Hub, agent_channel, room_channel
+from kefu.realtime.hub import Connection, Event, Frame, Hub, agent_channel, room_channel
 from kefu.routing import actions as routing
 from kefu.routing import service as routing_service
 
@@ -208,7 +208,11 @@ async def _system_message(
 
 
 def _message_events(message: MessageOut, visitor_id: int, agent_id: int | None) -> list[Event]:
-    frame = p.MessageNew.model_construct(message=message)
+    return _deliveries(p.MessageNew.model_construct(message=message), visitor_id, agent_id)
+
+
+def _deliveries(frame: Frame, visitor_id: int, agent_id: int | None) -> list[Event]:
+    """Where a message's frame goes: the visitor's room and the agent serving the record."""
     events: list[Event] = [(room_channel(visitor_id), frame)]
     if agent_id is not None:
         events.append((agent_channel(agent_id), frame))
@@ -883,12 +887,12 @@ def _plan(
     return None
 
 
-async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest]) -> list[Sent | None]:
-    """Store many messages in one transaction; None for each one the batch cannot take.
+async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest]) -> list[bool]:
+    """Store many messages in one transaction; False for each one the batch cannot take.
 
     A message that needs more than the common case — a visitor with no open record, an agent
     writing to a record that is closed or not theirs, a repeated client id — comes back as
-    None, and the caller sends it alone through :func:`do_visitor_send` / :func:`do_agent_send`,
+    False, and the caller sends it alone through :func:`do_visitor_send` / :func:`do_agent_send`,
     which start records, raise the right errors and answer repeats.
 
     Each stored message's origin gets its ack from here, after the message went out to the
@@ -913,7 +917,7 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
     taken = [plan for plan in plans if plan is not None]
     if not taken:
         await session.commit()
-        return [None] * len(batch)
+        return [False] * len(batch)
     rooms = _ROOMS[session.get_bind().dialect.name]  # PostgreSQL: locked, as several servers write
     last_seq: dict[int, int] = {
         v: n for v, n in await rooms.rows(session, {"ids": sorted({t.visitor_id for t in taken})})
@@ -940,7 +944,7 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
         ids = {(v, n): i for v, n, i in await _INSERT_MESSAGES.insert_rows(session, rows)}
     except IntegrityError:
         await session.rollback()  # a repeated client id: let each go alone
-        return [None] * len(batch)
+        return [False] * len(batch)
     # One statement per kind of row: a visitor who wrote was also seen just now.
     seen = {t.visitor_id for t in taken if t.request.sender == Sender.visitor}
     for statement, rows_of in zip(_SEQ_UPDATES, (seen, last_seq.keys() - seen), strict=True):
@@ -969,12 +973,10 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
     await session.commit()
     events: list[Event] = []
     origins: dict[int, Connection] = {}
-    sent: dict[int, Sent] = {}
+    acks: list[tuple[Connection, dict[str, Any]]] = []
     for t, row in zip(taken, rows, strict=True):
-        message_id = ids[t.visitor_id, t.seq]
-        # Built from the row just stored: nothing to validate again.
-        message = MessageOut.model_construct(
-            id=message_id,
+        message = p.stored_message(
+            id=ids[t.visitor_id, t.seq],
             conversation_id=t.conversation_id,
             room=t.room,
             seq=t.seq,
@@ -985,13 +987,14 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
             client_id=t.request.client_id,
             created_at=now,
         )
-        sent[id(t.request)] = Sent(message, t.visitor_id, duplicate=False)
-        these = _message_events(message, t.visitor_id, t.agent_id)
-        if t.request.origin is not None and not t.request.echo:
-            origins[id(these[0][1])] = t.request.origin
+        these = _deliveries(p.message_new_frame(message), t.visitor_id, t.agent_id)
+        if t.request.origin is not None:
+            acks.append((t.request.origin, p.ack_frame(message)))
+            if not t.request.echo:
+                origins[id(these[0][1])] = t.request.origin
         events += these
     await hub.publish_all(events, skip=origins)
-    for t in taken:
-        if t.request.origin is not None:
-            t.request.origin.send_frame(sent[id(t.request)].ack)
-    return [sent.get(id(r)) for r in batch]
+    for origin, ack in acks:
+        origin.send_frame(ack)
+    stored = {id(t.request) for t in taken}
+    return [id(r) in stored for r in batch]

@@ -46,7 +46,7 @@ class Socket:
         state = websocket.app.state
         self.db = state.db
         self.hub: Hub = state.hub
-        self.messages: GroupCommit[actions.SendRequest, actions.Sent | None] = state.messages
+        self.messages: GroupCommit[actions.SendRequest, bool] = state.messages
         self.secret: str = state.secret_key
         self.server_id: str = state.server_id
         self.lang = websocket.query_params.get("lang") or pick_language(
@@ -114,7 +114,7 @@ class Socket:
         The common case opens no session of its own: the group commit's transaction is all.
         """
         client_id = request.client_id
-        if await self.messages.submit(request) is None:
+        if not await self.messages.submit(request):
             async with self.session() as session:
                 sent = await alone(session)
                 if sent.duplicate and client_id not in self.acked:

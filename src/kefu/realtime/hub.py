@@ -50,7 +50,7 @@ Event = tuple[str, Frame]
 def encode(frame: Frame) -> str:
     if isinstance(frame, BaseModel):
         return frame.model_dump_json()
-    return orjson.dumps(frame).decode()
+    return orjson.dumps(frame, option=orjson.OPT_UTC_Z).decode()  # times as pydantic writes them
 
 
 class Connection:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kefu.database.base import Base, IntPK, MerchantScoped, Timestamps, utcnow
@@ -69,6 +69,8 @@ class Presence(Base):
     """Live sockets per server: who is connected where. A dead server's rows are swept."""
 
     __tablename__ = "presence"
+    # A subject's sockets over all servers: counted at every socket's opening and closing.
+    __table_args__ = (Index("ix_presence_subject", "kind", "subject_id"),)
 
     server_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     # "agent" or "visitor"

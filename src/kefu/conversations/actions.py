@@ -996,5 +996,4 @@ async def do_send_batch(session: AsyncSession, hub: Hub, batch: list[SendRequest
     await hub.publish_all(events, skip=origins)
     for origin, ack in acks:
         origin.send_frame(ack)
-    stored = {id(t.request) for t in taken}
-    return [id(r) in stored for r in batch]
+    return [plan is not None for plan in plans]

@@ -13,7 +13,7 @@ import contextlib
 import resource
 import time
 from array import array
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import orjson
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from bench.plans import Arrival, BurstPlan, ChatPlan, Endpoint, Frame, Framing, Visitor
+from bench.plans import BurstPlan, ChatPlan, Endpoint, Frame, Framing
 
 BODY = "您好，我想问一下我的订单什么时候发货？Order #20240611, thanks!"
 CONNECT_CONCURRENCY = 64
@@ -116,37 +116,16 @@ async def open_socket(endpoint: Endpoint, handler: Handler | None = None) -> Soc
     return sock
 
 
-async def open_visitor(
-    spec: Visitor, http: Any | None, handler: Handler | None = None
-) -> tuple[Socket, str | None]:
-    """Open a visitor's socket, first creating its widget session if it is an ``Arrival``."""
-    if isinstance(spec, Arrival):
-        assert http is not None
-        async with http.post(spec.session_url, json=spec.session_body) as resp:
-            session = await resp.json(content_type=None)
-            if resp.status >= 400:
-                raise RuntimeError(f"widget session: HTTP {resp.status} {session}")
-        spec = spec.endpoint(session)
-    return await open_socket(spec, handler), spec.room
-
-
-@contextlib.asynccontextmanager
-async def http_client(specs: Iterable[Visitor]) -> AsyncIterator[Any]:
-    """An aiohttp session if any spec needs one (aiohttp is imported only then)."""
-    if not any(isinstance(s, Arrival) for s in specs):
-        yield None
-        return
-    import aiohttp
-
-    # One connection per visitor, like separate browsers; reusing keep-alive connections
-    # races the server closing idle ones (uvicorn: after 5 s) into "connection reset".
-    connector = aiohttp.TCPConnector(limit=0, force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        yield http
+async def open_visitor(spec: Endpoint, handler: Handler | None = None) -> tuple[Socket, str | None]:
+    """Open a visitor's socket; with its room, once the server has named it if it does."""
+    sock = await open_socket(spec, handler)
+    if spec.room_frame is None:
+        return sock, spec.room
+    return sock, str((await sock.wait_for(spec.room_frame))["room"])
 
 
 async def open_all(
-    specs: Sequence[Visitor],
+    specs: Sequence[Endpoint],
     handlers: Sequence[Handler | None] | None = None,
     opened: list[int] | None = None,
     concurrency: int = CONNECT_CONCURRENCY,
@@ -155,10 +134,10 @@ async def open_all(
     gate = asyncio.Semaphore(concurrency)
     errors: list[str] = []
 
-    async def one(i: int, http: Any | None) -> tuple[Socket, str | None] | None:
+    async def one(i: int) -> tuple[Socket, str | None] | None:
         async with gate:
             try:
-                result = await open_visitor(specs[i], http, handlers[i] if handlers else None)
+                result = await open_visitor(specs[i], handlers[i] if handlers else None)
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}"[:300])
                 return None
@@ -166,8 +145,7 @@ async def open_all(
             opened[0] += 1
         return result
 
-    async with http_client(specs) as http:
-        results = await asyncio.gather(*(one(i, http) for i in range(len(specs))))
+    results = await asyncio.gather(*(one(i) for i in range(len(specs))))
     return list(results), errors
 
 
@@ -523,27 +501,25 @@ async def run_burst(pipe: Pipe, plan: BurstPlan) -> None:
     def placed() -> int:
         return sum(v.placed for v in visitors)
 
-    async with http_client(plan.arrivals) as http:
+    async def arrive(i: int) -> None:
+        await asyncio.sleep(max(0.0, (t0 + i * step - time.monotonic_ns()) / 1e9))
+        try:
+            sock, rooms[i] = await open_visitor(plan.arrivals[i], visitors[i])
+            socks.append(sock)
+        except Exception as exc:
+            arrival_errors.append(f"{type(exc).__name__}: {exc}"[:300])
 
-        async def arrive(i: int) -> None:
-            await asyncio.sleep(max(0.0, (t0 + i * step - time.monotonic_ns()) / 1e9))
-            try:
-                sock, rooms[i] = await open_visitor(plan.arrivals[i], http, visitors[i])
-                socks.append(sock)
-            except Exception as exc:
-                arrival_errors.append(f"{type(exc).__name__}: {exc}"[:300])
-
-        ticker = asyncio.create_task(report_progress(pipe, placed, 0.25))
-        await asyncio.gather(*(arrive(i) for i in range(len(plan.arrivals))))
-        last, stalled_since = placed(), time.monotonic()
-        while placed() + len(arrival_errors) < len(visitors):
-            if time.monotonic() - stalled_since > DRAIN_STALL_SECONDS:
-                break
-            await asyncio.sleep(0.01)
-            if placed() != last:
-                last, stalled_since = placed(), time.monotonic()
-        await asyncio.sleep(1.0)  # late duplicate assignments, if any, arrive here
-        ticker.cancel()
+    ticker = asyncio.create_task(report_progress(pipe, placed, 0.25))
+    await asyncio.gather(*(arrive(i) for i in range(len(plan.arrivals))))
+    last, stalled_since = placed(), time.monotonic()
+    while placed() + len(arrival_errors) < len(visitors):
+        if time.monotonic() - stalled_since > DRAIN_STALL_SECONDS:
+            break
+        await asyncio.sleep(0.01)
+        if placed() != last:
+            last, stalled_since = placed(), time.monotonic()
+    await asyncio.sleep(1.0)  # late duplicate assignments, if any, arrive here
+    ticker.cancel()
 
     pipe.send(
         "result",

@@ -3,7 +3,8 @@
 Starts ``kefu serve`` (SQLite) through the benchmark's own target, puts 50 agents of max 5
 online, and reads the server's CPU time (``/proc/PID/stat``) around each phase: N widget
 sessions over HTTP, N visitor sockets opened without a conversation, the same closed, then a
-burst of N arrivals (session + socket + conversation) until every one is assigned or queued.
+burst of N arrivals (each a socket that opens its widget session and a record) until every
+one is assigned or queued.
 CPU per operation moves far less than wall time on a shared machine, so this is what the
 third round of docs/benchmarks.md compares before and after each change.
 """
@@ -55,16 +56,14 @@ async def main(n: int) -> None:
         async with aiohttp.ClientSession(connector=connector) as http:
             gate = asyncio.Semaphore(CONCURRENCY)
 
-            async def session(arrival: Any) -> Any:
-                async with gate, http.post(arrival.session_url, json=arrival.session_body) as resp:
+            async def session(i: int) -> Any:
+                url, body = target._session(i)
+                async with gate, http.post(url, json=body) as resp:
                     return await resp.json()
 
-            sessions = await phase(
-                "widget session (HTTP)", pid, n, asyncio.gather(*(session(a) for a in plan.arrivals))
-            )
-            sockets = [
-                Endpoint(a.endpoint(s).url + "&start=0") for a, s in zip(plan.arrivals, sessions, strict=True)
-            ]
+            sessions = await phase("widget session (HTTP)", pid, n, asyncio.gather(*map(session, range(n))))
+            ws = target._server(1).ws
+            sockets = [Endpoint(f"{ws}/ws/visitor?start=0&token={s['visitor_token']}") for s in sessions]
             opened, errors = await phase(
                 "socket open, no record", pid, n, loadgen.open_all(sockets, concurrency=CONCURRENCY)
             )

@@ -47,35 +47,15 @@ class Framing:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One WebSocket to open: its URL, frames to send once open, a frame type to await."""
+    """One WebSocket to open: its URL, frames to send once open, a frame type to await, and
+    the visitor's room, or the type of the frame whose ``room`` names it (the server picks
+    the room of a visitor whose socket opens the widget session, as kefu's widget does)."""
 
     url: str
     hello: tuple[bytes, ...] = ()
     ready: str | None = None
     room: str | None = None
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """A visitor who opens the widget: create a session over HTTP, then open the socket."""
-
-    session_url: str
-    session_body: Frame
-    socket_url: str  # the visitor token is appended
-    ready: str | None = None
-    token_field: str = "visitor_token"
-    room_field: str = "room"
-
-    def endpoint(self, session: Frame) -> Endpoint:
-        """The socket to open, given the session the server answered."""
-        return Endpoint(
-            self.socket_url + str(session[self.token_field]),
-            ready=self.ready,
-            room=str(session.get(self.room_field)),
-        )
-
-
-Visitor = Endpoint | Arrival
+    room_frame: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,11 +65,11 @@ class ChatPlan:
     With ``match_by_assignment`` false, visitor i talks to agent i. With it true (kefu), the
     server's router decides: a visitor's partner is the agent whose socket receives
     ``conversation.assigned`` for the visitor's room. Agents are opened before visitors, and
-    a visitor given as an ``Arrival`` creates its session just before opening its socket.
+    a visitor's room may be named by the server when its socket opens (``room_frame``).
     """
 
     agents: list[Endpoint]
-    visitors: list[Visitor]
+    visitors: list[Endpoint]
     match_by_assignment: bool = False
     framing: Framing = field(default_factory=Framing)
 
@@ -114,7 +94,7 @@ class BurstPlan:
     """Agents to bring online, then visitors arriving spread over ``spread_seconds``."""
 
     agents: list[Endpoint]
-    arrivals: list[Arrival]
+    arrivals: list[Endpoint]
     max_concurrent: int
     spread_seconds: float = 1.0
     framing: Framing = field(default_factory=Framing)

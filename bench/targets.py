@@ -22,12 +22,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 
 from bench.loadgen import raise_fd_limit
-from bench.plans import Arrival, BurstPlan, ChatPlan, Endpoint
+from bench.plans import BurstPlan, ChatPlan, Endpoint, Frame
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -505,14 +506,16 @@ class KefuTarget(Target):
             urls = await gather_limited(8, [create(i) for i in range(count)])
         return [Endpoint(url, hello=online, ready="status.changed") for url in urls]
 
-    def _arrival(self, i: int, ready: str | None) -> Arrival:
+    def _arrival(self, i: int, ready: str | None) -> Endpoint:
+        """A visitor opening the widget: its socket opens the widget session (the server
+        names the room in the first frame, ``session``)."""
         server = self._server(i + 1)  # visitors and their agents on different servers
-        return Arrival(
-            session_url=f"{server.http}/api/v1/widget/sessions",
-            session_body={"widget_key": self.widget_key, "nickname": f"访客{i}"},
-            socket_url=f"{server.ws}/ws/visitor?token=",
-            ready=ready,
-        )
+        query = urlencode({"widget_key": self.widget_key, "nickname": f"访客{i}"})
+        return Endpoint(f"{server.ws}/ws/visitor?{query}", ready=ready, room_frame="session")
+
+    def _session(self, i: int) -> tuple[str, Frame]:
+        """``POST /api/v1/widget/sessions`` for visitor i, as an integration calls it."""
+        return f"{self._server(i + 1).http}/api/v1/widget/sessions", {"widget_key": self.widget_key}
 
     async def plan_chat(self, pairs: int) -> ChatPlan:
         agents = await self._agents(pairs, max_concurrent=1)
@@ -524,9 +527,8 @@ class KefuTarget(Target):
 
             def session(i: int) -> Callable[[], Awaitable[Endpoint]]:
                 async def run() -> Endpoint:
-                    arrival = self._arrival(i, None)
-                    body = await Api(http, "").post(arrival.session_url, arrival.session_body)
-                    return arrival.endpoint(body)
+                    body = await Api(http, "").post(*self._session(i))
+                    return Endpoint(f"{self._server(i + 1).ws}/ws/visitor?token={body['visitor_token']}")
 
                 return run
 

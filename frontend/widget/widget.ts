@@ -144,7 +144,9 @@ export class Widget {
   private ratingCard: HTMLElement | null = null
 
   private token: string | null
-  private session: Promise<boolean> | null = null
+  /** Whether this page's session is open (the socket's first frame, `session`, said so). */
+  private sessionOpen = false
+  private sessionWaiters: ((ok: boolean) => void)[] = []
   private online = true
   private merchantName = ''
   private offlineNotes: OfflineNote[] = []
@@ -182,9 +184,7 @@ export class Widget {
     this.root.appendChild(h('style', {}, CSS))
     this.build()
     // A returning visitor reconnects at once, so replies and unsent messages are not lost.
-    if (this.token || this.outbox.all().length) {
-      void this.ensureSession().then((ok) => ok && this.connect())
-    }
+    if (this.token || this.outbox.all().length) this.connect()
     if (localStorage.getItem(`${this.store}open`) === '1') this.open()
     this.renderPending()
   }
@@ -199,19 +199,15 @@ export class Widget {
     this.unread = 0
     this.markRepliesSeen()
     this.updateBadge()
-    void this.ensureSession().then((ok) => {
-      if (!ok) return
-      const needsConversation = !this.conversation || this.conversation.state === 'closed'
-      if (!this.ws) {
-        this.startOnConnect = needsConversation
-        this.connect()
-      } else if (needsConversation && this.online && this.connected && !this.startOnConnect) {
-        // The socket was opened quietly (start=0): reopen it asking for a conversation.
-        this.startOnConnect = true
-        this.reconnectNow()
-      }
-      this.render()
-    })
+    const needsConversation = !this.conversation || this.conversation.state === 'closed'
+    if (!this.ws) {
+      this.startOnConnect = needsConversation
+      this.connect()
+    } else if (needsConversation && this.online && this.connected && !this.startOnConnect) {
+      // The socket was opened quietly (start=0): reopen it asking for a conversation.
+      this.startOnConnect = true
+      this.reconnectNow()
+    }
     this.render()
     window.setTimeout(() => this.input.focus(), 0)
   }
@@ -489,36 +485,30 @@ export class Widget {
     return (await response.json()) as T
   }
 
-  /** Opens (or refreshes) the visitor's session once per page; false when the server refused. */
+  /** Resolves once this page's session is open (the socket opens it); false when refused. */
   private ensureSession(): Promise<boolean> {
-    this.session ??= this.post<{
-      visitor_token: string
-      online: boolean
-      merchant_name?: string
-      offline_messages?: OfflineNote[]
-    }>('/api/v1/widget/sessions', {
-      widget_key: this.options.key,
-      visitor_token: this.token,
-      page_url: location.href.slice(0, 2000),
-      page_title: document.title.slice(0, 500),
-      group_id: this.options.group,
-    })
-      .then((s) => {
-        this.token = s.visitor_token
-        localStorage.setItem(`${this.store}token`, s.visitor_token)
-        this.online = s.online
-        this.merchantName = s.merchant_name || ''
-        this.offlineNotes = s.offline_messages || []
-        if (this.isOpen) this.markRepliesSeen()
-        this.updateBadge()
-        this.render()
-        return true
-      })
-      .catch(() => {
-        this.session = null
-        return false
-      })
-    return this.session
+    if (this.sessionOpen) return Promise.resolve(true)
+    if (!this.ws) this.connect()
+    return new Promise((resolve) => this.sessionWaiters.push(resolve))
+  }
+
+  private settleSession(ok: boolean): void {
+    const waiters = this.sessionWaiters
+    this.sessionWaiters = []
+    for (const resolve of waiters) resolve(ok)
+  }
+
+  /** The socket's first frame when it opened the session: the token and what the visitor left. */
+  private onSession(f: Frame): void {
+    this.sessionOpen = true
+    this.token = f.visitor_token as string
+    localStorage.setItem(`${this.store}token`, this.token)
+    this.online = Boolean(f.online)
+    this.merchantName = (f.merchant_name as string) || ''
+    this.offlineNotes = (f.offline_messages as OfflineNote[]) || []
+    if (this.isOpen) this.markRepliesSeen()
+    this.updateBadge()
+    this.settleSession(true)
   }
 
   private async upload(file: File): Promise<void> {
@@ -538,11 +528,17 @@ export class Widget {
 
   // --- socket -----------------------------------------------------------------------------
 
+  /** Opens the socket; the first one of a page also opens (or refreshes) the session. */
   private connect(): void {
-    if (!this.token) return
     window.clearTimeout(this.retryTimer)
     const origin = this.options.origin.replace(/^http/, 'ws')
-    const params = new URLSearchParams({ token: this.token, start: this.startOnConnect ? '1' : '0', lang: this.options.lang })
+    const params = new URLSearchParams({ start: this.startOnConnect ? '1' : '0', lang: this.options.lang })
+    if (this.token) params.set('token', this.token)
+    if (!this.sessionOpen) {
+      params.set('widget_key', this.options.key)
+      params.set('page_url', location.href.slice(0, 2000))
+      params.set('page_title', document.title.slice(0, 500))
+    }
     if (this.options.group != null) params.set('group_id', String(this.options.group))
     const ws = new WebSocket(`${origin}/ws/visitor?${params}`)
     this.ws = ws
@@ -560,15 +556,16 @@ export class Widget {
       if (this.ws !== ws) return
       this.ws = null
       this.connected = false
+      if (!this.sessionOpen) this.settleSession(false)
       this.renderPending()
       this.render()
       if (event.code === 4401) {
-        // The token is no longer valid: start a new session next time.
+        // The token is no longer valid: the next socket opens a new session.
         localStorage.removeItem(`${this.store}token`)
         this.token = null
-        this.session = null
-        void this.ensureSession().then((ok) => ok && this.scheduleRetry())
-        return
+        this.sessionOpen = false
+      } else if (event.code > 4401 && event.code < 4500) {
+        return // the session was refused (a wrong key or group): the next open() tries again
       }
       this.scheduleRetry()
     }
@@ -596,6 +593,9 @@ export class Widget {
 
   private onFrame(f: Frame): void {
     switch (f.type) {
+      case 'session':
+        this.onSession(f)
+        break
       case 'hello':
         this.onHello(f)
         break
@@ -738,9 +738,7 @@ export class Widget {
     this.outbox.add(pending)
     this.messages.push({ id: null, seq: null, client_id: pending.client_id, sender: 'visitor', kind, body, created_at: pending.created_at, state: 'sending' })
     this.transmit(pending)
-    if (!this.ws) {
-      void this.ensureSession().then((ok) => ok && !this.ws && this.connect())
-    }
+    if (!this.ws) this.connect()
     this.render()
     this.scrollDown()
   }

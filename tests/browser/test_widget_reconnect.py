@@ -23,6 +23,10 @@ def test_outbox_is_delivered_once_after_reconnecting(browsers: Browsers, demo: D
     proxy = CuttableProxy(urlsplit(demo.url).port or 80)
     try:
         visitor = browsers.visitor(f"http://127.0.0.1:{proxy.port}/demo/shop")
+        sockets: list[str] = []
+        visitor.on("websocket", lambda ws: sockets.append(ws.url))
+        requests: list[str] = []
+        visitor.on("request", lambda request: requests.append(request.url))
         open_widget(visitor)
         expect(visitor.locator("[data-test=widget-title]")).to_have_text("小芳")
         visitor_says(visitor, "在吗？我想问个问题")
@@ -48,11 +52,17 @@ def test_outbox_is_delivered_once_after_reconnecting(browsers: Browsers, demo: D
         for text in ("在吗？我想问个问题", "断网时发的第二条", "断网时发的第三条"):
             expect(messages.filter(has_text=text)).to_have_count(1)
         expect(visitor.locator("[data-test=widget-message-agent]", has_text="您好，请讲")).to_have_count(1)
+        # The first socket opened the widget session (no HTTP call for it); the reconnects
+        # showed the token it gave.
+        assert "widget_key=" in sockets[0] and "token=" not in sockets[0]
+        assert len(sockets) >= 2 and all("token=" in u and "widget_key=" not in u for u in sockets[1:])
+        assert not [u for u in requests if "/widget/sessions" in u]
 
         # A reload after all that shows the same transcript, once.
         visitor.reload()
         expect(visitor.locator("[data-test=widget-message-visitor]")).to_have_count(3)
         expect(visitor.locator("[data-test=widget-message-agent]")).to_have_count(1)
+        assert "widget_key=" in sockets[-1] and "token=" in sockets[-1]  # a returning visitor's session
     finally:
         proxy.stop()
     browsers.console.assert_clean(allow=NETWORK_NOISE)

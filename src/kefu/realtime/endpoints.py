@@ -25,13 +25,15 @@ from kefu.conversations.models import Sender, Visitor
 from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut
 from kefu.database.group_commit import GroupCommit
 from kefu.errors import describe_validation
-from kefu.exceptions import KefuError, NotAuthenticated, pick_language
+from kefu.exceptions import InvalidInput, KefuError, NotAuthenticated, pick_language
 from kefu.monitor import live as monitor
 from kefu.realtime import protocol as p
 from kefu.realtime.hub import Connection, Hub, agent_channel, agents_channel, room_channel
 from kefu.routing import actions as routing_actions
 from kefu.routing import service as routing
-from kefu.widget.actions import OpenedSocket, SocketOpening, visitor_state
+from kefu.widget.actions import OpenedSocket, SessionRequest, SocketOpening, visitor_state
+from kefu.widget.api import open_widget_session
+from kefu.widget.schemas import SessionIn
 
 log = logging.getLogger("kefu.realtime")
 TYPING_INTERVAL = 0.25  # at most four typing previews a second reach the agent
@@ -67,7 +69,7 @@ class Socket:
         await self.websocket.send_text(
             p.ErrorFrame(code=exc.code, message=exc.message(self.lang)).model_dump_json()
         )
-        await self.websocket.close(code=4401)
+        await self.websocket.close(code=4000 + exc.status_code)
 
     async def loop(self, parse: Callable[[str], Any], handle: Callable[[Any], Awaitable[None]]) -> None:
         """Read frames until the peer leaves; a bad frame gets an error, never a closed socket."""
@@ -141,7 +143,17 @@ class Socket:
 async def visitor_socket(websocket: WebSocket) -> None:
     s = Socket(websocket)
     await websocket.accept()
-    claim = read_visitor_token(s.secret, websocket.query_params.get("token"))
+    token = websocket.query_params.get("token")
+    if "widget_key" in websocket.query_params:
+        # The widget's first socket on a page opens its session too: one connection, not two.
+        try:
+            opened_session = await open_widget_session(websocket.app, _session_asked(websocket))
+        except KefuError as exc:
+            await s.refuse(exc)
+            return
+        s.conn.send_frame(p.SessionOpened(**opened_session.model_dump()))
+        token = opened_session.visitor_token
+    claim = read_visitor_token(s.secret, token)
     if claim is None:
         await s.refuse(NotAuthenticated())
         return
@@ -242,6 +254,29 @@ async def visitor_socket(websocket: WebSocket) -> None:
                 if now is not None and now.agent_id is not None:
                     await _tell_presence(s.hub, now, online=False)
         await s.conn.stop()
+
+
+def _session_asked(websocket: WebSocket) -> SessionRequest:
+    """The widget session a visitor socket asks for in its address: the fields of
+    ``POST /api/v1/widget/sessions``, ``token`` for ``visitor_token`` and ``member_id``,
+    ``member_name``, ``member_signature`` for ``member``."""
+    query = websocket.query_params
+    fields: dict[str, Any] = {k: query[k] for k in _SESSION_FIELDS if k in query}
+    fields["visitor_token"] = query.get("token")
+    if "member_id" in query:
+        member = {k: query.get(f"member_{k}") for k in ("id", "name", "signature")}
+        fields["member"] = {k: v for k, v in member.items() if v is not None}
+    try:
+        data = SessionIn.model_validate(fields)
+    except ValidationError as exc:
+        errors = list(exc.errors())
+        zh, en = (describe_validation(errors, lang)[0] for lang in ("zh", "en"))
+        raise InvalidInput(zh, en) from exc
+    client = websocket.client
+    return SessionRequest(data, client.host if client else None, websocket.headers.get("user-agent"))
+
+
+_SESSION_FIELDS = ("widget_key", "nickname", "page_url", "page_title", "group_id")
 
 
 def _visitor_hello(

@@ -17,6 +17,7 @@ from kefu.conversations.models import MessageKind
 from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut, SummaryOut
 from kefu.monitor.schemas import MonitorOut
 from kefu.schemas import Id
+from kefu.widget.schemas import SessionOut
 
 MAX_FRAME = 64 * 1024
 MAX_BODY = 60_000
@@ -174,6 +175,14 @@ class LatestWins(ServerFrame):
         """The key (frames of one key on one channel replace each other) and the version
         (the highest is the newest)."""
         raise NotImplementedError
+
+
+class SessionOpened(SessionOut):
+    """The first frame of a visitor socket opened with ``widget_key``: the widget session it
+    opened, as ``POST /api/v1/widget/sessions`` answers it."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["session"] = "session"
 
 
 class ErrorFrame(ServerFrame):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,19 +29,22 @@ def _ip(request: Request) -> str | None:
 # route describes the call in the OpenAPI document and answers alike (tests/test_fastpath.py).
 @router.post("/sessions")
 async def open_session(body: SessionIn, request: Request) -> SessionOut:
-    return await _open_session(request, body)
+    return await open_widget_session(request.app, _asked(request, body))
 
 
 async def open_session_lean(request: Request) -> Response:
     """``POST /api/v1/widget/sessions`` without FastAPI's request machinery: every visitor's
     first call, the most frequent of all (see kefu.fastpath)."""
     body = await fastpath.read_json(request, SessionIn)
-    return fastpath.json_response(await _open_session(request, body))
+    return fastpath.json_response(await open_widget_session(request.app, _asked(request, body)))
 
 
-async def _open_session(request: Request, body: SessionIn) -> SessionOut:
-    app = request.app
-    asked = actions.SessionRequest(body, _ip(request), request.headers.get("user-agent"))
+def _asked(request: Request, body: SessionIn) -> actions.SessionRequest:
+    return actions.SessionRequest(body, _ip(request), request.headers.get("user-agent"))
+
+
+async def open_widget_session(app: Any, asked: actions.SessionRequest) -> SessionOut:
+    """The widget session asked for, over HTTP or by a visitor socket (``widget_key=``)."""
     # First visits opening together share one transaction; the others come back as None.
     sessions: GroupCommit[actions.SessionRequest, actions.OpenedSession | KefuError | None]
     sessions = app.state.widget_sessions

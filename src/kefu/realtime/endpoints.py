@@ -146,13 +146,9 @@ async def visitor_socket(websocket: WebSocket) -> None:
     token = websocket.query_params.get("token")
     if "widget_key" in websocket.query_params:
         # The widget's first socket on a page opens its session too: one connection, not two.
-        try:
-            opened_session = await open_widget_session(websocket.app, _session_asked(websocket))
-        except KefuError as exc:
-            await s.refuse(exc)
+        token = await _open_session(s)
+        if token is None:
             return
-        s.conn.send_frame(p.SessionOpened(**opened_session.model_dump()))
-        token = opened_session.visitor_token
     claim = read_visitor_token(s.secret, token)
     if claim is None:
         await s.refuse(NotAuthenticated())
@@ -254,6 +250,18 @@ async def visitor_socket(websocket: WebSocket) -> None:
                 if now is not None and now.agent_id is not None:
                     await _tell_presence(s.hub, now, online=False)
         await s.conn.stop()
+
+
+async def _open_session(s: Socket) -> str | None:
+    """Open the widget session the socket's address asks for and send it as the first frame;
+    its visitor token, or None when it was refused (the socket is then closed)."""
+    try:
+        opened = await open_widget_session(s.websocket.app, _session_asked(s.websocket))
+    except KefuError as exc:
+        await s.refuse(exc)
+        return None
+    s.conn.send_frame(p.SessionOpened(**opened.model_dump()))
+    return opened.visitor_token
 
 
 def _session_asked(websocket: WebSocket) -> SessionRequest:

@@ -520,7 +520,7 @@ class KefuTarget(Target):
     async def plan_chat(self, pairs: int) -> ChatPlan:
         agents = await self._agents(pairs, max_concurrent=1)
         visitors = [self._arrival(i, "conversation.assigned") for i in range(pairs)]
-        return ChatPlan(agents, list(visitors), match_by_assignment=True)
+        return ChatPlan(agents, visitors, match_by_assignment=True)
 
     async def plan_idle(self, sockets: int) -> list[Endpoint]:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:

@@ -31,7 +31,7 @@ from kefu.realtime import protocol as p
 from kefu.realtime.hub import Connection, Hub, agent_channel, agents_channel, room_channel
 from kefu.routing import actions as routing_actions
 from kefu.routing import service as routing
-from kefu.widget.actions import OpenedSocket, SessionRequest, SocketOpening, visitor_state
+from kefu.widget.actions import OpenedSocket, SocketOpening, visitor_state
 from kefu.widget.api import open_widget_session
 from kefu.widget.schemas import SessionIn
 
@@ -256,7 +256,7 @@ async def _open_session(s: Socket) -> str | None:
     """Open the widget session the socket's address asks for and send it as the first frame;
     its visitor token, or None when it was refused (the socket is then closed)."""
     try:
-        opened = await open_widget_session(s.websocket.app, _session_asked(s.websocket))
+        opened = await open_widget_session(s.websocket, _session_asked(s.websocket))
     except KefuError as exc:
         await s.refuse(exc)
         return None
@@ -264,7 +264,7 @@ async def _open_session(s: Socket) -> str | None:
     return opened.visitor_token
 
 
-def _session_asked(websocket: WebSocket) -> SessionRequest:
+def _session_asked(websocket: WebSocket) -> SessionIn:
     """The widget session a visitor socket asks for in its address: the fields of
     ``POST /api/v1/widget/sessions``, ``token`` for ``visitor_token`` and ``member_id``,
     ``member_name``, ``member_signature`` for ``member``."""
@@ -275,13 +275,11 @@ def _session_asked(websocket: WebSocket) -> SessionRequest:
         member = {k: query.get(f"member_{k}") for k in ("id", "name", "signature")}
         fields["member"] = {k: v for k, v in member.items() if v is not None}
     try:
-        data = SessionIn.model_validate(fields)
+        return SessionIn.model_validate(fields)
     except ValidationError as exc:
         errors = list(exc.errors())
         zh, en = (describe_validation(errors, lang)[0] for lang in ("zh", "en"))
         raise InvalidInput(zh, en) from exc
-    client = websocket.client
-    return SessionRequest(data, client.host if client else None, websocket.headers.get("user-agent"))
 
 
 _SESSION_FIELDS = ("widget_key", "nickname", "page_url", "page_title", "group_id")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from kefu import fastpath
 from kefu.database.group_commit import GroupCommit
@@ -21,30 +22,28 @@ from kefu.widget.schemas import SessionIn, SessionOut
 router = APIRouter(prefix="/widget", tags=["widget"])
 
 
-def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 # open_session_lean, registered ahead of this route (main.py), answers the requests; this
 # route describes the call in the OpenAPI document and answers alike (tests/test_fastpath.py).
 @router.post("/sessions")
 async def open_session(body: SessionIn, request: Request) -> SessionOut:
-    return await open_widget_session(request.app, _asked(request, body))
+    return await open_widget_session(request, body)
 
 
 async def open_session_lean(request: Request) -> Response:
     """``POST /api/v1/widget/sessions`` without FastAPI's request machinery: every visitor's
     first call, the most frequent of all (see kefu.fastpath)."""
     body = await fastpath.read_json(request, SessionIn)
-    return fastpath.json_response(await open_widget_session(request.app, _asked(request, body)))
+    return fastpath.json_response(await open_widget_session(request, body))
 
 
-def _asked(request: Request, body: SessionIn) -> actions.SessionRequest:
-    return actions.SessionRequest(body, _ip(request), request.headers.get("user-agent"))
-
-
-async def open_widget_session(app: Any, asked: actions.SessionRequest) -> SessionOut:
-    """The widget session asked for, over HTTP or by a visitor socket (``widget_key=``)."""
+async def open_widget_session(connection: HTTPConnection, body: SessionIn) -> SessionOut:
+    """The widget session asked for, over HTTP or by a visitor socket (``widget_key=``),
+    from the address and browser of the connection that asked."""
+    app = connection.app
+    client = connection.client
+    asked = actions.SessionRequest(
+        body, client.host if client else None, connection.headers.get("user-agent")
+    )
     # First visits opening together share one transaction; the others come back as None.
     sessions: GroupCommit[actions.SessionRequest, actions.OpenedSession | KefuError | None]
     sessions = app.state.widget_sessions

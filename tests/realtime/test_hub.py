@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -40,9 +41,9 @@ class Recorder:
     async def has_subscribers(self, channel: str) -> bool:
         return True
 
-    async def publish(self, channel: str, data: str) -> None:
+    async def publish(self, frames: Sequence[tuple[str, str]]) -> None:
         assert not self.stopped
-        self.published.append((channel, json.loads(data)))
+        self.published += [(channel, json.loads(data)) for channel, data in frames]
 
     def lengths(self) -> list[tuple[str, int | None, int, int]]:
         return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from kefu.realtime.backends import Deliver, Resubscribed
@@ -18,6 +19,7 @@ class FlakyBackend:
     def __init__(self) -> None:
         self.down = False
         self.published: list[tuple[str, dict[str, Any]]] = []
+        self.calls = 0  # round trips to Redis
         self.deliver: Deliver | None = None
         self.resubscribed: Resubscribed | None = None
 
@@ -33,12 +35,14 @@ class FlakyBackend:
     async def unsubscribe(self, channel: str) -> None:
         return None
 
-    async def publish(self, channel: str, data: str) -> None:
+    async def publish(self, frames: Sequence[tuple[str, str]]) -> None:
         if self.down:
             raise ConnectionError("redis is down")
-        self.published.append((channel, json.loads(data)))
+        self.calls += 1
         assert self.deliver is not None
-        self.deliver(channel, data)
+        for channel, data in frames:
+            self.published.append((channel, json.loads(data)))
+            self.deliver(channel, data)
 
 
 def frames(conn: Connection) -> list[dict[str, Any]]:
@@ -86,4 +90,14 @@ async def test_after_the_backend_resubscribes_every_local_socket_resyncs_once() 
     backend.resubscribed()
     assert frames(alice) == [{"type": "resync", "reason": "reconnected"}]
     assert frames(vic) == [{"type": "resync", "reason": "reconnected"}]
+    await hub.stop()
+
+
+async def test_the_frames_of_one_publish_all_go_to_redis_in_one_round_trip() -> None:
+    hub, backend, alice, vic = await started()
+    # As a group commit's messages do: each to the room and to the agent, in order.
+    await hub.publish_all([("room:7", Pong()), ("agent:1", Pong()), ("room:7", Pong())])
+    assert backend.calls == 1
+    assert [channel for channel, _ in backend.published] == ["room:7", "agent:1", "room:7"]
+    assert frames(vic) == [{"type": "pong"}] * 2 and frames(alice) == [{"type": "pong"}]
     await hub.stop()

@@ -341,31 +341,18 @@ class Hub:
         else:
             await self._publish(channel, frame)
 
-    async def _publish(
-        self, channel: str, frame: Frame, data: str | None = None, skip: Connection | None = None
-    ) -> None:
-        data = encode(frame) if data is None else data
-        if skip is not None and self.in_process:
-            self._deliver(channel, data, skip)  # publishing is delivering here
-            return
-        if not self.missed:
-            try:
-                await self.backend.publish(channel, data)
-                return
-            except Exception as exc:
-                log.warning("publish to %s failed (%s); sockets there will resync", channel, exc)
-        self.missed.add(channel)
-        self._deliver(channel, data)
-        if self.repair is None or self.repair.done():
-            self.repair = asyncio.create_task(self._repair())
+    async def _publish(self, channel: str, frame: Frame) -> None:
+        await self._send([(channel, encode(frame), None)])
 
     async def publish_all(
         self, events: Iterable[Event], skip: Mapping[int, Connection] | None = None
     ) -> None:
-        """Publish each event; ``skip`` names, by ``id(frame)``, a socket that does not need
-        the frame (the one whose ack already told it). Only this process's delivery can leave
-        it out: through Redis, that socket gets the frame too."""
+        """Publish each event, in one hand-over to the backend; ``skip`` names, by
+        ``id(frame)``, a socket that does not need the frame (the one whose ack already told
+        it). Only this process's delivery can leave it out: through Redis, that socket gets
+        the frame too."""
         encoded: dict[int, str] = {}  # a frame for several channels is encoded once
+        frames: list[tuple[str, str, Connection | None]] = []
         for channel, frame in events:
             if isinstance(frame, LatestWins):
                 await self.coalescer.publish(channel, frame)
@@ -373,7 +360,30 @@ class Hub:
             data = encoded.get(id(frame))
             if data is None:
                 data = encoded[id(frame)] = encode(frame)
-            await self._publish(channel, frame, data, skip.get(id(frame)) if skip else None)
+            frames.append((channel, data, skip.get(id(frame)) if skip else None))
+        if frames:
+            await self._send(frames)
+
+    async def _send(self, frames: list[tuple[str, str, Connection | None]]) -> None:
+        """Hand ``(channel, data, socket to skip)`` frames to the backend in one go (one round
+        trip to Redis for a group commit's messages). While it fails, they reach this
+        server's sockets directly and their channels are marked."""
+        if self.in_process:  # publishing is delivering here, and a socket can be left out
+            for channel, data, skip in frames:
+                self._deliver(channel, data, skip)
+            return
+        if not self.missed:  # else not even tried until the repair finds the backend back
+            try:
+                await self.backend.publish([(channel, data) for channel, data, _ in frames])
+                return
+            except Exception as exc:
+                channels = ", ".join(sorted({channel for channel, _, _ in frames}))
+                log.warning("publish to %s failed (%s); sockets there will resync", channels, exc)
+        for channel, data, _ in frames:
+            self.missed.add(channel)
+            self._deliver(channel, data)
+        if self.repair is None or self.repair.done():
+            self.repair = asyncio.create_task(self._repair())
 
     async def _repair(self) -> None:
         """Until the backend carries frames again, retry; then resync every marked channel."""
@@ -384,7 +394,7 @@ class Hub:
                 # Unmarked first: a frame skipped meanwhile marks it again for one more resync.
                 self.missed.discard(channel)
                 try:
-                    await self.backend.publish(channel, data)
+                    await self.backend.publish([(channel, data)])
                 except Exception:
                     self.missed.add(channel)
                     break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kefu.realtime.backends import Deliver, Resubscribed
 
 
@@ -25,6 +27,7 @@ class MemoryBackend:
     async def has_subscribers(self, channel: str) -> bool:
         return channel in self._channels
 
-    async def publish(self, channel: str, data: str) -> None:
+    async def publish(self, frames: Sequence[tuple[str, str]]) -> None:
         if self._deliver is not None:
-            self._deliver(channel, data)
+            for channel, data in frames:
+                self._deliver(channel, data)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
@@ -25,7 +26,6 @@ from kefu.realtime.backends import Deliver, Resubscribed
 
 log = logging.getLogger("kefu.realtime.redis")
 PING_EVERY = 5.0  # seconds; a subscriber that hears nothing for three pings reconnects
-READ_WAIT = 1.0
 
 
 class RedisBackend:
@@ -78,9 +78,17 @@ class RedisBackend:
                 with contextlib.suppress(Exception):
                     await self.pubsub.unsubscribe(self.prefix + channel)
 
-    async def publish(self, channel: str, data: str) -> None:
+    async def publish(self, frames: Sequence[tuple[str, str]]) -> None:
+        """One round trip for all the frames (a group commit's messages publish together)."""
         assert self.client is not None
-        await self.client.publish(self.prefix + channel, data)
+        if len(frames) == 1:
+            channel, data = frames[0]
+            await self.client.publish(self.prefix + channel, data)
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for channel, data in frames:
+                pipe.publish(self.prefix + channel, data)
+            await pipe.execute()
 
     async def has_subscribers(self, channel: str) -> bool:
         """PUBSUB NUMSUB: whether any server's subscriber connection listens on the channel."""
@@ -119,19 +127,35 @@ class RedisBackend:
                 delay = min(delay * 2, 2.0)
 
     async def _listen(self, pubsub: Any) -> None:
-        heard = pinged = time.monotonic()
-        while True:
-            message = await pubsub.get_message(timeout=READ_WAIT)
-            now = time.monotonic()
-            if message is not None:
-                heard = now
-                kind, channel = message.get("type"), message.get("channel")
-                if kind == "message" and self.deliver is not None:
-                    self.deliver(channel[len(self.prefix) :], message["data"])
-                elif kind == "subscribe" and channel == self.marker and self.resubscribed is not None:
-                    self.resubscribed()
-            if now - pinged >= PING_EVERY:
-                pinged = now
+        """Hear messages until the connection breaks or goes silent: a ping every
+        ``PING_EVERY`` seconds, and a reconnect when not even its answer came for three.
+
+        The reads block without a timer of their own (one per message cost an eighth of a
+        chatting cluster server's time): the pings are kept from beside them."""
+        heard = [time.monotonic()]
+        reading = asyncio.create_task(self._hear(pubsub, heard))
+        try:
+            while True:
+                done, _ = await asyncio.wait([reading], timeout=PING_EVERY)
+                if done:
+                    reading.result()  # what broke the reads
+                    raise ConnectionError("redis closed the subscriber connection")
+                if time.monotonic() - heard[0] > 3 * PING_EVERY:
+                    raise ConnectionError("no answer from redis")
                 await pubsub.ping()
-            if now - heard > 3 * PING_EVERY:
-                raise ConnectionError("no answer from redis")
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reading
+
+    async def _hear(self, pubsub: Any, heard: list[float]) -> None:
+        while True:
+            message = await pubsub.get_message(timeout=None)
+            heard[0] = time.monotonic()
+            if message is None:
+                continue
+            kind, channel = message.get("type"), message.get("channel")
+            if kind == "message" and self.deliver is not None:
+                self.deliver(channel[len(self.prefix) :], message["data"])
+            elif kind == "subscribe" and channel == self.marker and self.resubscribed is not None:
+                self.resubscribed()

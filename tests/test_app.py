@@ -13,6 +13,7 @@ from sqlalchemy import text
 from kefu.database.engine import Database
 from kefu.main import create_app
 from tests.conftest import PG_URL, Server, World, make_settings, scratch_postgres, start_server, stop_server
+from tests.realtime.client import connect, open_visitor
 
 
 async def test_healthz_answers_ok_when_the_database_answers(server: Server) -> None:
@@ -85,9 +86,11 @@ async def test_errors_are_json_in_chinese_or_english(world: World) -> None:
     assert r.json()["error"]["message"] == "请求体不是有效的 JSON"
 
 
-async def test_requests_get_503_and_retry_after_while_the_database_is_unreachable(world: World) -> None:
+async def test_requests_get_503_and_sockets_4503_while_the_database_is_unreachable(world: World) -> None:
     app = world.server.app
     real = app.state.db
+    token = (await open_visitor(world, connect_socket=False)).token
+    ws = world.server.ws_url
     if world.server.backend == "sqlite":
         unreachable = Database(f"sqlite+kefu:///{world.server.settings.data_dir}/no/such/dir/kefu.sqlite3")
     else:
@@ -107,11 +110,29 @@ async def test_requests_get_503_and_retry_after_while_the_database_is_unreachabl
         assert (
             r.json()["error"]["message"] == "The service is temporarily unavailable; please try again shortly"
         )
+        # A socket is told so and closed with 4503, which the widget and the workspace retry
+        # (a widget that opens its session on the socket, a returning visitor, an agent).
+        sockets = [
+            (f"{ws}/ws/visitor?widget_key={world.shop['widget_key']}", "服务暂时不可用，请稍后重试"),
+            (
+                f"{ws}/ws/visitor?token={token}&lang=en",
+                "The service is temporarily unavailable; please try again shortly",
+            ),
+            (f"{ws}/ws/agent?token={world.agent_alice.token}", "服务暂时不可用，请稍后重试"),
+        ]
+        for url, message in sockets:
+            sock = await connect(url, "socket")
+            error = await sock.expect("error")
+            assert (error["code"], error["message"]) == ("service_unavailable", message), url
+            await sock.reader
+            assert sock.ws.close_code == 4503 and not sock.inbox, url
     finally:
         real.sessionmaker = reachable
         await unreachable.dispose()
     # Back as soon as the database is.
     assert (await c.post("/api/v1/widget/sessions", json=widget)).status_code == 200
+    sock = await connect(f"{ws}/ws/visitor?token={token}", "visitor")
+    await sock.expect("hello")
 
 
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL's pool (SQLite has one shared connection)")

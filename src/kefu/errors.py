@@ -13,7 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kefu.database.engine import database_unavailable, sqlstate
-from kefu.exceptions import KefuError, pick_language
+from kefu.exceptions import KefuError, ServiceUnavailable, pick_language
 
 log = logging.getLogger("kefu")
 
@@ -83,13 +83,8 @@ def install(app: FastAPI) -> None:
         if not database_unavailable(exc):
             return await _crash(request, exc)
         log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
-        en = _lang(request) == "en"
-        message = (
-            "The service is temporarily unavailable; please try again shortly"
-            if en
-            else "服务暂时不可用，请稍后重试"
-        )
-        return _error(503, "service_unavailable", message, headers={"Retry-After": RETRY_AFTER})
+        payload = ServiceUnavailable().payload(_lang(request))
+        return JSONResponse(payload, status_code=503, headers={"Retry-After": RETRY_AFTER})
 
     app.add_exception_handler(PoolTimeout, _unavailable)
     app.add_exception_handler(OSError, _unavailable)

@@ -6,7 +6,8 @@
     ├── PermissionDenied (403)      a role check failed inside one's own merchant
     ├── NotFound (404)              missing, or belongs to another merchant
     ├── Conflict (409)              the state forbids it (already rated, duplicate name, ...)
-    └── TooManyRequests (429)       rate limited
+    ├── TooManyRequests (429)       rate limited
+    └── ServiceUnavailable (503)    the database cannot serve us now; try again shortly
 
 Messages are kept in Simplified Chinese and English; the client's Accept-Language picks one.
 """
@@ -72,6 +73,16 @@ class Conflict(KefuError):
 class TooManyRequests(KefuError):
     status_code = 429
     code = "too_many_requests"
+
+
+class ServiceUnavailable(KefuError):
+    status_code = 503
+    code = "service_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "服务暂时不可用，请稍后重试", "The service is temporarily unavailable; please try again shortly"
+        )
 
 
 def pick_language(accept_language: str | None) -> str:

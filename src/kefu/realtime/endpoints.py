@@ -23,9 +23,10 @@ from kefu.auth.visitor import read_visitor_token
 from kefu.conversations import actions, service
 from kefu.conversations.models import Sender, Visitor
 from kefu.conversations.schemas import AgentCard, ConversationOut, MessageOut
+from kefu.database.engine import database_unavailable
 from kefu.database.group_commit import GroupCommit
 from kefu.errors import describe_validation
-from kefu.exceptions import InvalidInput, KefuError, NotAuthenticated, pick_language
+from kefu.exceptions import InvalidInput, KefuError, NotAuthenticated, ServiceUnavailable, pick_language
 from kefu.monitor import live as monitor
 from kefu.realtime import protocol as p
 from kefu.realtime.hub import Connection, Hub, agent_channel, agents_channel, room_channel
@@ -65,7 +66,15 @@ class Socket:
     def error(self, code: str, zh: str, en: str, ref: str | None = None) -> None:
         self.conn.send_frame(p.ErrorFrame(code=code, message=en if self.lang == "en" else zh, ref=ref))
 
-    async def refuse(self, exc: KefuError) -> None:
+    async def refuse(self, exc: Exception) -> None:
+        """Tell why the socket cannot open, and close it with 4000 + the HTTP status (4503
+        while the database cannot serve: the clients retry that). Raises ``exc`` again when it
+        is not a refusal but a failure."""
+        if not isinstance(exc, KefuError):
+            if not database_unavailable(exc):
+                raise exc
+            log.warning("database unavailable while a socket opened: %r", exc)
+            exc = ServiceUnavailable()
         await self.websocket.send_text(
             p.ErrorFrame(code=exc.code, message=exc.message(self.lang)).model_dump_json()
         )
@@ -163,7 +172,11 @@ async def visitor_socket(websocket: WebSocket) -> None:
         # Sockets opening together share one transaction (the visitor, the count, the state,
         # the records they start).
         opener: GroupCommit[SocketOpening, OpenedSocket | None] = websocket.app.state.visitor_sockets
-        opened = await opener.submit(SocketOpening(claim, start, group_id))
+        try:
+            opened = await opener.submit(SocketOpening(claim, start, group_id))
+        except Exception as exc:
+            await s.refuse(exc)
+            return
         if opened is None:
             await s.refuse(NotAuthenticated())
             return
@@ -257,7 +270,7 @@ async def _open_session(s: Socket) -> str | None:
     its visitor token, or None when it was refused (the socket is then closed)."""
     try:
         opened = await open_widget_session(s.websocket, _session_asked(s.websocket))
-    except KefuError as exc:
+    except Exception as exc:
         await s.refuse(exc)
         return None
     s.conn.send_frame(p.SessionOpened(**opened.model_dump()))
@@ -396,7 +409,7 @@ async def agent_socket(websocket: WebSocket) -> None:
             await session.commit()
         if actor.is_platform:
             raise NotAuthenticated()
-    except KefuError as exc:
+    except Exception as exc:
         await s.refuse(exc)
         return
     s.conn.start()

@@ -14,11 +14,11 @@ class Backend(Protocol):
 
     ``publish`` hands frames over in one go, each ``(channel, data)`` in order, and raises
     when they could not all be handed over (the hub then tells those channels' sockets to
-    resync once it can). ``resubscribed`` is called each time the
-    backend's subscriptions are live again after a break, during which frames may have
-    been missed: the hub then tells its own sockets to resync. ``has_subscribers`` says
-    whether any server listens on a channel, so that a frame costly to build (the monitor's
-    snapshot) is built only for someone.
+    resync once it can). ``resubscribed`` is called each time the backend's subscriptions
+    are live again after a break, during which frames may have been missed: the hub then
+    tells its own sockets to resync. ``has_subscribers`` says whether any server listens on
+    a channel, so that a frame costly to build (the monitor's snapshot) is built only for
+    someone.
     """
 
     async def start(self, deliver: Deliver, resubscribed: Resubscribed) -> None: ...
